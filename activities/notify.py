@@ -1,0 +1,145 @@
+"""Email through the outbox: written before the SMTP send, marked sent after it, never sent twice."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiosmtplib
+from jinja2 import TemplateError
+from sqlalchemy import Engine
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from awardcycle.settings import Settings
+from notifications.mailer import Mailer
+from notifications.render import RenderedMessage, render
+from schemas.notification import MessageRequest, MessageSent, TaskLinkRequest, TaskLinkSent
+from store import queries
+from store.db import session
+from store.tables import OutboxMessage, OutboxStatus
+
+TOKEN_BYTES = 32  # 256 bits; the design asks for at least 128
+
+
+def token_sha256(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _render(template: str, context: Mapping[str, Any]) -> RenderedMessage:
+    try:
+        return render(template, context)
+    except (TemplateError, ValueError, TypeError) as exc:
+        # A bad template or context stays bad on every retry.
+        raise ApplicationError(
+            f"cannot render {template}: {exc}", type="TemplateError", non_retryable=True
+        ) from exc
+
+
+class NotificationActivities:
+    def __init__(self, settings: Settings, engine: Engine, mailer: Mailer) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._mailer = mailer
+
+    @activity.defn(name="send_task_link")
+    async def send_task_link(self, request: TaskLinkRequest) -> TaskLinkSent:
+        outbox = await asyncio.to_thread(self._prepare_task_link, request, activity.info().workflow_id)
+        return TaskLinkSent(message_id=request.message_id, sent=await self._deliver(outbox))
+
+    @activity.defn(name="send_message")
+    async def send_message(self, request: MessageRequest) -> MessageSent:
+        outbox = await asyncio.to_thread(self._prepare_message, request, activity.info().workflow_id)
+        return MessageSent(message_id=request.message_id, sent=await self._deliver(outbox))
+
+    def _prepare_task_link(self, request: TaskLinkRequest, workflow_id: str | None) -> OutboxMessage:
+        """The stored message, or a new one with a new link; the token lives only in its body."""
+        with session(self._engine) as s:
+            stored = queries.get_outbox_message(s, message_id=request.message_id)
+            if stored is not None:
+                return stored
+            token = secrets.token_urlsafe(TOKEN_BYTES)
+            link = f"{self._settings.public_base_url.rstrip('/')}/t/{token}"
+            rendered = _render(
+                request.template, {**request.context, "deadline": request.deadline, "link": link}
+            )
+            now = datetime.now(UTC)
+            queries.add_task_link(
+                s,
+                token_sha256=token_sha256(token),
+                task_id=request.task_id,
+                task_kind=request.task_kind,
+                recipient_id=request.recipient_id,
+                recipient_email=request.recipient_email,
+                expires_at=request.deadline + timedelta(days=self._settings.link_grace_days),
+                created_at=now,
+            )
+            return queries.add_outbox_message(
+                s,
+                message_id=request.message_id,
+                workflow_id=workflow_id,
+                purpose=request.template,
+                recipient=request.recipient_email,
+                subject=rendered.subject,
+                body_text=rendered.text,
+                body_html=rendered.html,
+                in_reply_to=request.in_reply_to,
+                created_at=now,
+            )
+
+    def _prepare_message(self, request: MessageRequest, workflow_id: str | None) -> OutboxMessage:
+        with session(self._engine) as s:
+            stored = queries.get_outbox_message(s, message_id=request.message_id)
+            if stored is not None:
+                return stored
+            rendered = _render(request.template, request.context)
+            return queries.add_outbox_message(
+                s,
+                message_id=request.message_id,
+                workflow_id=workflow_id,
+                purpose=request.template,
+                recipient=request.recipient_email,
+                subject=rendered.subject,
+                body_text=rendered.text,
+                body_html=rendered.html,
+                in_reply_to=request.in_reply_to,
+                created_at=datetime.now(UTC),
+            )
+
+    async def _deliver(self, outbox: OutboxMessage) -> bool:
+        """Sends a stored message unless it is recorded as sent; True when this call sent it."""
+        if outbox.status == OutboxStatus.SENT:
+            return False
+        message = self._mailer.compose(
+            message_id=outbox.message_id,
+            recipient=outbox.recipient,
+            subject=outbox.subject,
+            text=outbox.body_text,
+            html=outbox.body_html,
+            sent_at=datetime.now(UTC),
+            in_reply_to=outbox.in_reply_to,
+        )
+        try:
+            await self._mailer.send(message)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            await asyncio.to_thread(self._mark_failed, outbox.message_id, error)
+            # Retryable: Temporal retries with backoff under the caller's retry policy.
+            raise ApplicationError(
+                f"SMTP send of message {outbox.message_id} failed: {error}", type="SMTPError"
+            ) from exc
+        await asyncio.to_thread(self._mark_sent, outbox.message_id)
+        activity.logger.info("sent message %s (%s)", outbox.message_id, outbox.purpose)
+        return True
+
+    def _mark_sent(self, message_id: str) -> None:
+        with session(self._engine) as s:
+            queries.mark_outbox_sent(s, message_id=message_id, sent_at=datetime.now(UTC))
+
+    def _mark_failed(self, message_id: str, error: str) -> None:
+        with session(self._engine) as s:
+            queries.mark_outbox_failed(s, message_id=message_id, error=error)

@@ -1,0 +1,159 @@
+"""Client-side operations shared by the CLI, the web app, the simulator and the tests."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.calendar import CalendarError, WorkingDayCalendar
+from awardcycle.acts import ACTS
+from schemas import ids
+from schemas.application import ApplicationForm, ApplicationStatus
+from schemas.calendar import CalendarSpec
+from schemas.common import Actor
+from schemas.consultation import ConsultationInput, ConsultationStatus
+from schemas.credit_code import credit_code_problem
+from schemas.cycle import ApplicationAccepted, ApplicationSubmission, CycleInput, CycleStatus
+from schemas.notice import NoticeStatus
+from schemas.programme import Programme
+from workflows.cycle import AwardCycleWorkflow
+
+R = TypeVar("R", bound=BaseModel)
+
+
+class Refused(Exception):
+    """A request was refused; the message is the one-line reason shown to the person."""
+
+    def __init__(self, reason: str, status: int = 400) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def check_calendar(programme: Programme, year: int, calendar: CalendarSpec) -> None:
+    """Fail closed before starting a cycle whose year has no holiday data."""
+    if not programme.holds_edition(year):
+        raise Refused(f"{programme.name_zh} 在 {year} 年不举办 ({programme.id} holds no edition in {year})")
+    try:
+        WorkingDayCalendar(calendar).is_working_day(date(year, 1, 1))
+    except CalendarError as error:
+        raise Refused(str(error)) from error
+
+
+async def start_cycle(
+    client: Client,
+    programme: Programme,
+    year: int,
+    *,
+    task_queue: str = ids.TASK_QUEUE,
+    day_seconds: float | None = None,
+    calendar: CalendarSpec | None = None,
+    cycle_id: str | None = None,
+) -> str:
+    calendar = calendar or CalendarSpec()
+    check_calendar(programme, year, calendar)
+    workflow_id = cycle_id or ids.cycle_id(programme.id, year)
+    try:
+        await client.start_workflow(
+            AwardCycleWorkflow.run,
+            CycleInput(
+                cycle_id=workflow_id, programme=programme, year=year, day_seconds=day_seconds, calendar=calendar
+            ),
+            id=workflow_id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError as error:
+        raise Refused(f"周期已存在 (cycle {workflow_id} already exists)", status=409) from error
+    await _until_open(client, workflow_id)
+    return workflow_id
+
+
+async def _until_open(client: Client, cycle_id: str, seconds: float = 60) -> None:
+    """Return once the cycle has computed its first deadline, so the caller can apply at once."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + seconds
+    while not (await cycle_status(client, cycle_id)).stages:
+        if loop.time() > give_up:
+            raise Refused(f"周期未能在 {seconds:.0f} 秒内开启 (cycle {cycle_id} did not open; is a worker running?)")
+        await asyncio.sleep(0.1)
+
+
+def _reason(error: BaseException) -> str:
+    cause = error.__cause__ or error
+    if isinstance(error, WorkflowUpdateFailedError) and isinstance(cause, ApplicationError):
+        return cause.message
+    return str(cause) or type(cause).__name__
+
+
+async def _call(coro: Any) -> Any:
+    try:
+        return await coro
+    except WorkflowUpdateFailedError as error:
+        raise Refused(_reason(error), status=409) from error
+    except RPCError as error:
+        if error.status is RPCStatusCode.NOT_FOUND:
+            raise Refused(f"未找到 (not found: {error.message})", status=404) from error
+        raise
+
+
+async def submit_application(
+    client: Client, cycle_id: str, form: ApplicationForm, actor: Actor
+) -> ApplicationAccepted:
+    if form.credit_code and (problem := credit_code_problem(form.credit_code)):
+        raise Refused(problem, status=422)
+    handle = client.get_workflow_handle(cycle_id)
+    submission = ApplicationSubmission(actor=actor, form=form)
+    result: ApplicationAccepted = await _call(
+        handle.execute_update(
+            AwardCycleWorkflow.submit_application, submission, result_type=ApplicationAccepted
+        )
+    )
+    return result
+
+
+async def query(client: Client, workflow_id: str, name: str, result_type: type[R]) -> R:
+    result: R = await _call(client.get_workflow_handle(workflow_id).query(name, result_type=result_type))
+    return result
+
+
+async def cycle_status(client: Client, cycle_id: str) -> CycleStatus:
+    return await query(client, cycle_id, "status", CycleStatus)
+
+
+async def application_status(client: Client, application_id: str) -> ApplicationStatus:
+    return await query(client, application_id, "status", ApplicationStatus)
+
+
+async def application_form(client: Client, application_id: str) -> ApplicationForm:
+    return await query(client, application_id, "form", ApplicationForm)
+
+
+async def consultation_status(client: Client, workflow_id: str) -> ConsultationStatus:
+    return await query(client, workflow_id, "status", ConsultationStatus)
+
+
+async def consultation_task(client: Client, workflow_id: str) -> ConsultationInput:
+    return await query(client, workflow_id, "task", ConsultationInput)
+
+
+async def notice_status(client: Client, workflow_id: str) -> NoticeStatus:
+    return await query(client, workflow_id, "status", NoticeStatus)
+
+
+async def perform(client: Client, workflow_id: str, act_name: str, payload: BaseModel) -> BaseModel:
+    """Run one human act (an Update) and return what the workflow answered."""
+    act = ACTS.get(act_name)
+    if act is None:
+        raise Refused(f"未知操作 (unknown act {act_name!r}; known: {', '.join(sorted(ACTS))})", status=404)
+    if not isinstance(payload, act.input):
+        payload = act.input.model_validate(payload.model_dump() if isinstance(payload, BaseModel) else payload)
+    handle = client.get_workflow_handle(workflow_id)
+    result: BaseModel = await _call(handle.execute_update(act.name, payload, result_type=act.output))
+    return result

@@ -1,0 +1,85 @@
+"""Configuration from `AWARDCYCLE_*` environment variables or a `.env` file; unset means embedded."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values copied from examples that must never reach a real relay.
+PLACEHOLDER_SECRETS = frozenset({"", "changethis", "changeme", "password", "secret"})
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="AWARDCYCLE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    home: Path = Field(default=Path("var"), description="state directory")
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+    temporal_port: int = 7233
+    temporal_ui_port: int = Field(default_factory=lambda data: data["temporal_port"] + 1000)
+    smtp_port: int = 1025
+
+    # Temporal: unset address means the embedded dev server on 127.0.0.1:temporal_port.
+    temporal_address: str | None = None
+    temporal_namespace: str = "default"
+    temporal_tls: bool = False
+    temporal_api_key: SecretStr | None = None
+    retention_days: int = Field(default=3650, ge=1, description="closed-workflow retention (embedded)")
+
+    database_url: str | None = Field(default=None, description="unset means a SQLite file under home")
+
+    # SMTP: unset host means the embedded sink on 127.0.0.1:smtp_port.
+    smtp_host: str | None = None
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    mail_from: str = "质量奖评审办公室 <awards@quality.example.cn>"
+    mail_reply_to: str | None = None
+
+    public_base_url: str = Field(default_factory=lambda data: f"http://127.0.0.1:{data['web_port']}")
+    link_grace_days: int = Field(default=3, ge=0)
+
+    @model_validator(mode="after")
+    def _check_smtp_password(self) -> Self:
+        if self.smtp_host and self.smtp_username:
+            password = self.smtp_password.get_secret_value() if self.smtp_password else ""
+            if password.strip().lower() in PLACEHOLDER_SECRETS:
+                raise ValueError(
+                    "AWARDCYCLE_SMTP_PASSWORD is empty or a placeholder; set the relay's real password"
+                )
+        return self
+
+    @property
+    def embedded_temporal(self) -> bool:
+        return self.temporal_address is None
+
+    @property
+    def temporal_target(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def embedded_smtp(self) -> bool:
+        return self.smtp_host is None
+
+    @property
+    def smtp_target_host(self) -> str:
+        return self.smtp_host or "127.0.0.1"
+
+    @property
+    def database_url_resolved(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'awardcycle.db'}"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.home / "mail"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,63 @@
+"""Renders a message from its zh-CN templates: `<name>.subject.txt`, `<name>.txt` and `<name>.html`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from schemas.common import SHANGHAI
+
+WEEKDAYS = "一二三四五六日"
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    subject: str
+    text: str
+    html: str
+
+
+def zh_datetime(value: datetime | str) -> str:
+    """`2026年3月20日（星期五）24:00` in Asia/Shanghai; 00:00 is shown as 24:00 of the day before.
+
+    Deadlines are the first instant of the next day, which a reader understands as the end of the
+    previous one. Strings are ISO 8601 (datetimes in a free-form context arrive as strings).
+    """
+    instant = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if instant.tzinfo is None:
+        raise ValueError("naive datetime: an instant needs a time zone")
+    local = instant.astimezone(SHANGHAI)
+    clock = f"{local:%H:%M}"
+    if local.time() == time(0, 0):
+        local, clock = local - timedelta(days=1), "24:00"
+    return f"{local.year}年{local.month}月{local.day}日（星期{WEEKDAYS[local.weekday()]}）{clock}"
+
+
+def award_label(value: str, programme: str) -> str:
+    """`winner` is the programme's award itself, `nomination` its nomination award (提名奖)."""
+    return {"winner": programme, "nomination": f"{programme}提名奖"}.get(value, value)
+
+
+environment = Environment(
+    loader=PackageLoader("notifications"),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,  # a missing context key fails the render instead of leaving a blank
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+environment.filters["zh_datetime"] = zh_datetime
+environment.filters["award_label"] = award_label
+
+
+def render(template: str, context: Mapping[str, Any]) -> RenderedMessage:
+    subject = environment.get_template(f"{template}.subject.txt").render(context)
+    return RenderedMessage(
+        subject=" ".join(subject.split()),  # one header line, whatever the template's whitespace
+        text=environment.get_template(f"{template}.txt").render(context),
+        html=environment.get_template(f"{template}.html").render(context),
+    )

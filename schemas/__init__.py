@@ -1,0 +1,1 @@
+"""Pydantic models that cross the workflow boundary, and the programme definitions."""

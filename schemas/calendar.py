@@ -1,0 +1,34 @@
+"""Inputs and outputs of the working-day calendar activity."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from schemas.common import HolidayCalendar, Model
+from schemas.programme import Duration
+
+
+class CalendarSpec(Model):
+    """Which holiday data a cycle uses: the library, plus calendars a coordinator supplied."""
+
+    supplied: list[HolidayCalendar] = []
+
+
+class DeadlineRequest(Model):
+    start: datetime
+    duration: Duration
+    calendar: CalendarSpec
+
+
+class DeadlineResult(Model):
+    deadline: datetime
+
+
+class ReminderRequest(Model):
+    deadline: datetime
+    working_days_before: list[int]
+    calendar: CalendarSpec
+
+
+class ReminderResult(Model):
+    instants: list[datetime]

@@ -1,0 +1,19 @@
+"""Task queue and workflow-id builders shared by the worker, the clients and the workflows."""
+
+TASK_QUEUE = "awardcycle"
+
+
+def cycle_id(programme_id: str, year: int) -> str:
+    return f"{programme_id}-{year}"
+
+
+def application_id(cycle_id: str, sequence: int) -> str:
+    return f"{cycle_id}.app-{sequence:04d}"
+
+
+def consultation_id(cycle_id: str, department_id: str) -> str:
+    return f"{cycle_id}.consultation-{department_id}"
+
+
+def notice_id(cycle_id: str) -> str:
+    return f"{cycle_id}.notice"

@@ -1,0 +1,49 @@
+"""Inputs and outputs of the notification activities (email through the outbox)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from schemas.common import Model
+
+# Deterministic per workflow and purpose, e.g. `{workflow_id}/reminder-1`. It is also the left part
+# of the Message-ID header, so only characters a dot-atom allows.
+MESSAGE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/+=-]{0,199}$"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+class TaskLinkRequest(Model):
+    """Email a recipient a fresh link to a task; the link's token never leaves the activity."""
+
+    message_id: str = Field(pattern=MESSAGE_ID_PATTERN)
+    task_id: str = Field(description="workflow id of the task")
+    task_kind: str = Field(description='"consultation", ...')
+    recipient_id: str
+    recipient_email: str = Field(pattern=EMAIL_PATTERN)
+    deadline: datetime
+    template: str
+    context: dict[str, Any] = Field(description="template context; `deadline` and `link` are added")
+    in_reply_to: str | None = Field(default=None, description="message id this one follows up")
+
+
+class TaskLinkSent(Model):
+    message_id: str
+    sent: bool = Field(description="false when an earlier attempt had already sent it")
+
+
+class MessageRequest(Model):
+    """Email a message that carries no task link (reminder, overdue notice)."""
+
+    message_id: str = Field(pattern=MESSAGE_ID_PATTERN)
+    recipient_email: str = Field(pattern=EMAIL_PATTERN)
+    template: str
+    context: dict[str, Any]
+    in_reply_to: str | None = Field(default=None, description="message id this one follows up")
+
+
+class MessageSent(Model):
+    message_id: str
+    sent: bool = Field(description="false when an earlier attempt had already sent it")

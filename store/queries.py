@@ -1,0 +1,201 @@
+"""Small query helpers with keyword-only arguments; every statement is built by SQLAlchemy (bound)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlmodel import Session, col, select, update
+
+from store.tables import CycleRow, OutboxMessage, OutboxStatus, RecommendationRow, ResultRow, TaskLink
+
+# Cycles
+
+
+def upsert_cycle(
+    session: Session,
+    *,
+    cycle_id: str,
+    programme_id: str,
+    year: int,
+    started_at: datetime,
+    day_seconds: float | None,
+    stage: str,
+    completed: bool,
+    updated_at: datetime,
+) -> CycleRow:
+    # merge() loads the row with this primary key, if any, and copies these values onto it.
+    row = session.merge(
+        CycleRow(
+            cycle_id=cycle_id,
+            programme_id=programme_id,
+            year=year,
+            started_at=started_at,
+            day_seconds=day_seconds,
+            stage=stage,
+            completed=completed,
+            updated_at=updated_at,
+        )
+    )
+    session.flush()
+    return row
+
+
+def get_cycle(session: Session, *, cycle_id: str) -> CycleRow | None:
+    return session.get(CycleRow, cycle_id)
+
+
+def list_cycles(session: Session, *, year: int | None = None) -> list[CycleRow]:
+    query = select(CycleRow).order_by(col(CycleRow.year).desc(), col(CycleRow.cycle_id))
+    if year is not None:
+        query = query.where(CycleRow.year == year)
+    return list(session.exec(query))
+
+
+# Results and recommendations (upserted, so a retried activity writes each row once)
+
+
+def record_results(session: Session, *, cycle_id: str, results: Sequence[ResultRow]) -> None:
+    """Upserts by application; `results` carry the values, their `id` and `cycle_id` are ignored."""
+    existing = {r.application_id: r for r in list_results(session, cycle_id=cycle_id)}
+    for result in results:
+        values = result.model_dump(exclude={"id", "cycle_id"})
+        row = existing.get(result.application_id)
+        if row is None:
+            session.add(ResultRow(cycle_id=cycle_id, **values))
+        else:
+            row.sqlmodel_update(values)
+    session.flush()
+
+
+def list_results(session: Session, *, cycle_id: str) -> list[ResultRow]:
+    query = select(ResultRow).where(ResultRow.cycle_id == cycle_id).order_by(col(ResultRow.application_id))
+    return list(session.exec(query))
+
+
+def record_recommendations(
+    session: Session, *, cycle_id: str, recommendations: Sequence[RecommendationRow]
+) -> None:
+    """Upserts by (target programme, application); the `id` and `cycle_id` of the values are ignored."""
+    existing = {
+        (r.target_programme, r.application_id): r for r in list_recommendations(session, cycle_id=cycle_id)
+    }
+    for recommendation in recommendations:
+        values = recommendation.model_dump(exclude={"id", "cycle_id"})
+        row = existing.get((recommendation.target_programme, recommendation.application_id))
+        if row is None:
+            session.add(RecommendationRow(cycle_id=cycle_id, **values))
+        else:
+            row.sqlmodel_update(values)
+    session.flush()
+
+
+def list_recommendations(
+    session: Session, *, cycle_id: str | None = None, target_programme: str | None = None
+) -> list[RecommendationRow]:
+    query = select(RecommendationRow).order_by(
+        col(RecommendationRow.cycle_id),
+        col(RecommendationRow.target_programme),
+        col(RecommendationRow.application_id),
+    )
+    if cycle_id is not None:
+        query = query.where(RecommendationRow.cycle_id == cycle_id)
+    if target_programme is not None:
+        query = query.where(RecommendationRow.target_programme == target_programme)
+    return list(session.exec(query))
+
+
+# Task links
+
+
+def add_task_link(
+    session: Session,
+    *,
+    token_sha256: str,
+    task_id: str,
+    task_kind: str,
+    recipient_id: str,
+    recipient_email: str,
+    expires_at: datetime,
+    created_at: datetime,
+) -> TaskLink:
+    link = TaskLink(
+        token_sha256=token_sha256,
+        task_id=task_id,
+        task_kind=task_kind,
+        recipient_id=recipient_id,
+        recipient_email=recipient_email,
+        expires_at=expires_at,
+        created_at=created_at,
+    )
+    session.add(link)
+    session.flush()
+    return link
+
+
+def find_task_link(session: Session, *, token_sha256: str) -> TaskLink | None:
+    return session.get(TaskLink, token_sha256)
+
+
+def mark_task_link_used(session: Session, *, token_sha256: str, used_at: datetime) -> None:
+    session.exec(
+        update(TaskLink).where(col(TaskLink.token_sha256) == token_sha256).values(last_used_at=used_at)
+    )
+
+
+def revoke_task_links(session: Session, *, task_id: str) -> None:
+    session.exec(update(TaskLink).where(col(TaskLink.task_id) == task_id).values(revoked=True))
+
+
+# Outbox
+
+
+def get_outbox_message(session: Session, *, message_id: str) -> OutboxMessage | None:
+    return session.get(OutboxMessage, message_id)
+
+
+def add_outbox_message(
+    session: Session,
+    *,
+    message_id: str,
+    workflow_id: str | None,
+    purpose: str,
+    recipient: str,
+    subject: str,
+    body_text: str,
+    body_html: str,
+    in_reply_to: str | None,
+    created_at: datetime,
+) -> OutboxMessage:
+    message = OutboxMessage(
+        message_id=message_id,
+        workflow_id=workflow_id,
+        purpose=purpose,
+        recipient=recipient,
+        subject=subject,
+        body_text=body_text,
+        body_html=body_html,
+        in_reply_to=in_reply_to,
+        created_at=created_at,
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
+def mark_outbox_sent(session: Session, *, message_id: str, sent_at: datetime) -> None:
+    session.exec(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.message_id) == message_id)
+        .values(
+            status=OutboxStatus.SENT, attempts=OutboxMessage.attempts + 1, sent_at=sent_at, last_error=None
+        )
+    )
+
+
+def mark_outbox_failed(session: Session, *, message_id: str, error: str) -> None:
+    session.exec(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.message_id) == message_id)
+        .values(status=OutboxStatus.FAILED, attempts=OutboxMessage.attempts + 1, last_error=error)
+    )

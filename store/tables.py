@@ -1,0 +1,122 @@
+"""Table models: documents and read models written by activities and web handlers.
+
+They are never returned by the API directly; the web layer maps them to its own public models.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import DateTime, Dialect, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite would otherwise hand back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: an instant needs a time zone")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class CycleRow(SQLModel, table=True):
+    __tablename__ = "cycle"
+
+    cycle_id: str = Field(primary_key=True)
+    programme_id: str = Field(index=True)
+    year: int = Field(index=True)
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    day_seconds: float | None = None
+    stage: str
+    completed: bool = False
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ResultRow(SQLModel, table=True):
+    __tablename__ = "result"
+    __table_args__ = (UniqueConstraint("cycle_id", "application_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    cycle_id: str = Field(index=True)
+    application_id: str
+    name: str
+    applicant_kind: str
+    credit_code: str | None = None
+    award: str = Field(description='"winner" or "nomination"')
+    final_score: float | None = None
+    recorded_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class RecommendationRow(SQLModel, table=True):
+    """A winner one programme recommends to a higher-tier programme."""
+
+    __tablename__ = "recommendation"
+    __table_args__ = (UniqueConstraint("cycle_id", "target_programme", "application_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    cycle_id: str = Field(index=True)
+    target_programme: str = Field(index=True)
+    application_id: str
+    name: str
+    applicant_kind: str
+    credit_code: str | None = None
+    award: str
+    recorded_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class TaskLink(SQLModel, table=True):
+    """An emailed task link; only the SHA-256 of its token is kept."""
+
+    __tablename__ = "task_link"
+
+    token_sha256: str = Field(primary_key=True, min_length=64, max_length=64)
+    task_id: str = Field(index=True, description="workflow id of the task")
+    task_kind: str = Field(description='"consultation", ...')
+    recipient_id: str
+    recipient_email: str
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    revoked: bool = False
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class OutboxMessage(SQLModel, table=True):
+    """One email, written before the SMTP send and marked sent after it."""
+
+    __tablename__ = "outbox_message"
+
+    message_id: str = Field(primary_key=True)
+    workflow_id: str | None = Field(
+        default=None, index=True, description="the sender; none outside a workflow"
+    )
+    purpose: str = Field(description="the template it was rendered from")
+    recipient: str
+    subject: str
+    body_text: str
+    body_html: str
+    in_reply_to: str | None = None
+    status: str = Field(default=OutboxStatus.PENDING, index=True, description="an OutboxStatus value")
+    attempts: int = 0
+    last_error: str | None = None
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1,0 +1,93 @@
+"""Session-scoped Temporal test server, SMTP sink and store; a fresh task queue and worker per test."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import Engine
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from awardcycle.settings import Settings
+from awardcycle.temporal_client import test_server_path
+from store.db import create_all, make_engine
+from worker import build_worker
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every delivered message in memory."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
+        self.messages.append(message_from_bytes(envelope.content))  # type: ignore[attr-defined]
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[Message]:
+        return [m for m in self.messages if address in str(m["To"])]
+
+
+@pytest.fixture(scope="session")
+def inbox() -> Iterator[Inbox]:
+    handler = Inbox()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    handler.port = controller.port  # type: ignore[attr-defined]
+    yield handler
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory, inbox: Inbox) -> Settings:
+    home = tmp_path_factory.mktemp("home")
+    return Settings(
+        home=home,
+        smtp_host="127.0.0.1",
+        smtp_port=inbox.port,  # type: ignore[attr-defined]
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture(scope="session")
+def engine(settings: Settings) -> Engine:
+    engine = make_engine(settings)
+    create_all(engine)
+    return engine
+
+
+@pytest.fixture(scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    async with await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter, test_server_existing_path=str(test_server_path())
+    ) as env:
+        yield env
+
+
+@pytest.fixture
+async def task_queue(env: WorkflowEnvironment, settings: Settings, engine: Engine) -> AsyncIterator[str]:
+    """A running worker on a fresh task queue."""
+    queue = f"test-{uuid.uuid4()}"
+    async with build_worker(env.client, settings, engine, task_queue=queue):
+        yield queue
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    return Path(__file__).parent / "data"
+
+

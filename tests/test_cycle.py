@@ -1,0 +1,52 @@
+"""A whole year of a programme on the time-skipping server: the happy path and every way out."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import Engine
+from temporalio.testing import WorkflowEnvironment
+
+from programmes import get_programme
+from schemas.application import Outcome
+from store import queries
+from store.db import session
+from tests.conftest import Inbox
+from tests.scenario import ScriptedPlayer, apply_all, forms, play, small, start
+
+
+async def test_qingdao_year_every_way_out(
+    env: WorkflowEnvironment, task_queue: str, engine: Engine, inbox: Inbox
+) -> None:
+    programme = small(get_programme("qingdao-mayor-quality-award"))
+    cycle_id = await start(env.client, programme, task_queue, uuid.uuid4().hex[:6])
+    labels = await apply_all(env.client, cycle_id, forms(programme))
+    player = ScriptedPlayer(programme=programme, labels=labels, departments=True)
+
+    status = await play(env, cycle_id, player)
+
+    outcomes = {labels[a.application_id]: a.progress.outcome for a in status.applications}
+    assert outcomes == {
+        "winner-1": Outcome.WINNER,
+        "winner-2": Outcome.WINNER,
+        "gate-fails": Outcome.NOT_QUALIFIED,
+        "no-supplement": Outcome.MATERIALS_INCOMPLETE,
+        "supplemented": Outcome.NOMINATION,
+        "low-score": Outcome.LOW_SCORE,
+        "department-objects": Outcome.DROPPED_BY_CONSULTATION,
+        "public-objects": Outcome.DROPPED_BY_NOTICE,
+        "onsite-fails": Outcome.FAILED_ONSITE,
+        "outside-quota": Outcome.NOT_SELECTED,
+    }
+    assert [s.stage for s in status.stages] == [s.kind for s in programme.stages]
+    assert status.approval is not None
+    winners = [a for a in status.awards if a.award is Outcome.WINNER]
+    assert len(winners) <= programme.quotas.winners
+    assert {r.programme for r in status.recommendations} == {"shandong-governor-quality-award"}
+    with session(engine) as db:
+        stored = queries.list_results(db, cycle_id=cycle_id)
+        row = queries.get_cycle(db, cycle_id=cycle_id)
+    assert {r.application_id for r in stored} == {a.application_id for a in status.awards}
+    assert row is not None and row.completed
+    requests = [m for m in inbox.messages if cycle_id in str(m["Message-ID"]) or cycle_id in str(m)]
+    assert requests, "the departments were sent their consultation requests"

@@ -1,0 +1,67 @@
+"""The Temporal worker: registers every workflow and the activities with their dependencies."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import Engine
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.calendar import CalendarActivities
+from activities.notify import NotificationActivities
+from activities.records import RecordActivities
+from awardcycle.settings import Settings, get_settings
+from awardcycle.temporal_client import connect
+from notifications.mailer import Mailer
+from schemas.ids import TASK_QUEUE
+from store.db import create_all, make_engine
+from workflows.application import ApplicationWorkflow
+from workflows.consultation import ConsultationWorkflow
+from workflows.cycle import AwardCycleWorkflow
+from workflows.notice import PublicNoticeWorkflow
+
+WORKFLOWS = [AwardCycleWorkflow, ApplicationWorkflow, ConsultationWorkflow, PublicNoticeWorkflow]
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    engine: Engine,
+    *,
+    task_queue: str = TASK_QUEUE,
+    executor: ThreadPoolExecutor | None = None,
+) -> Worker:
+    calendar = CalendarActivities()
+    records = RecordActivities(engine)
+    notifications = NotificationActivities(settings, engine, Mailer(settings))
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=[
+            calendar.compute_deadline,
+            calendar.reminder_instants,
+            records.record_cycle,
+            records.record_results,
+            notifications.send_task_link,
+            notifications.send_message,
+        ],
+        # The read-model activities are synchronous SQL; they run on this pool.
+        activity_executor=executor or ThreadPoolExecutor(max_workers=8),
+    )
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO)
+    settings = get_settings()
+    engine = make_engine(settings)
+    create_all(engine)
+    client = await connect(settings)
+    await build_worker(client, settings, engine).run()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

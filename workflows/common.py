@@ -1,0 +1,98 @@
+"""Deterministic helpers shared by the workflows: cycle time, movable deadlines, activity options."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from schemas.calendar import CalendarSpec, DeadlineRequest, DeadlineResult, ReminderRequest, ReminderResult
+    from schemas.common import Actor, RehearsalClock, Role
+    from schemas.programme import Duration
+
+T = TypeVar("T")
+
+# Calendar lookups are fast and local; a failure is a bug or missing data, not a transient outage.
+CALENDAR = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(maximum_attempts=3, non_retryable_error_types=["MissingHolidayData"]),
+}
+# Mail and the read model depend on outside servers: retry with backoff for as long as a day.
+SIDE_EFFECT = {
+    "start_to_close_timeout": timedelta(seconds=60),
+    "schedule_to_close_timeout": timedelta(days=1),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=10)),
+}
+# Never more than this many signals or children in flight from one workflow (Temporal caps at 2,000).
+BATCH = 200
+
+
+def rejected(reason: str) -> ApplicationError:
+    """The error an Update validator raises: the act is refused and nothing is written to history."""
+    return ApplicationError(reason, type="Rejected", non_retryable=True)
+
+
+def require_role(actor: Actor, *roles: Role) -> None:
+    if actor.role not in roles:
+        allowed = " or ".join(r.value for r in roles)
+        raise rejected(f"角色不符 (wrong actor): this act needs {allowed}, not {actor.role.value}")
+
+
+def cycle_now(clock: RehearsalClock) -> datetime:
+    return clock.cycle_time(workflow.now())
+
+
+async def deadline_after(start: datetime, duration: Duration, calendar: CalendarSpec) -> datetime:
+    result = await workflow.execute_activity(
+        "compute_deadline",
+        DeadlineRequest(start=start, duration=duration, calendar=calendar),
+        result_type=DeadlineResult,
+        **CALENDAR,  # type: ignore[arg-type]
+    )
+    return result.deadline
+
+
+async def reminders_before(deadline: datetime, days: list[int], calendar: CalendarSpec) -> list[datetime]:
+    result = await workflow.execute_activity(
+        "reminder_instants",
+        ReminderRequest(deadline=deadline, working_days_before=days, calendar=calendar),
+        result_type=ReminderResult,
+        **CALENDAR,  # type: ignore[arg-type]
+    )
+    return result.instants
+
+
+async def sleep_until(clock: RehearsalClock, target: datetime, interrupt: Callable[[], bool]) -> bool:
+    """Sleep in cycle time until target; True if it was reached, False if interrupt() came true first."""
+    delay = clock.real_delay(cycle_now(clock), target)
+    if delay <= timedelta(0):
+        return True
+    try:
+        await workflow.wait_condition(interrupt, timeout=delay)
+    except asyncio.TimeoutError:
+        return True
+    return False
+
+
+async def wait_done_or_deadline(
+    clock: RehearsalClock, done: Callable[[], bool], deadline: Callable[[], datetime]
+) -> bool:
+    """Wait until done() or the deadline, which a coordinator may move meanwhile; True if done."""
+    while not done():
+        target = deadline()
+        if await sleep_until(clock, target, lambda: done() or deadline() != target):
+            return done()
+    return True
+
+
+async def in_batches(items: Iterable[T], act: Callable[[T], Awaitable[object]]) -> None:
+    """Run act on every item, at most BATCH at a time."""
+    pending = list(items)
+    for start in range(0, len(pending), BATCH):
+        await asyncio.gather(*(act(item) for item in pending[start : start + BATCH]))

@@ -1,0 +1,241 @@
+"""ConsultationWorkflow: one department's opinion on the shortlist, with deadline, reminders and overdue policy."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from schemas.application import ActReceipt
+    from schemas.common import Actor, Channel, Role
+    from schemas.consultation import (
+        CandidateOpinion,
+        ConsultationAnswer,
+        ConsultationInput,
+        ConsultationResult,
+        ConsultationStatus,
+        ObjectionDecision,
+        ObjectionRecord,
+        Opinion,
+        OverdueAction,
+        OverdueResolution,
+    )
+    from schemas.notification import MessageRequest, TaskLinkRequest
+    from schemas.programme import DayUnit, Duration, OverduePolicy
+    from workflows.common import (
+        SIDE_EFFECT,
+        cycle_now,
+        deadline_after,
+        rejected,
+        require_role,
+        sleep_until,
+        wait_done_or_deadline,
+    )
+
+POLICY_ACTOR = Actor(role=Role.SYSTEM, identity="overdue-policy", channel=Channel.POLICY)
+
+
+@workflow.defn
+class ConsultationWorkflow:
+    @workflow.init
+    def __init__(self, input: ConsultationInput) -> None:
+        self._input = input
+        self._deadline = input.deadline
+        self._answers: list[CandidateOpinion] = []
+        self._answered_by: Actor | None = None
+        self._revision = 0
+        self._closed = False
+        self._overdue = False
+        self._resolution: OverdueResolution | None = None
+        self._objections: dict[str, ObjectionRecord] = {}
+
+    @workflow.run
+    async def run(self, input: ConsultationInput) -> ConsultationResult:
+        workflow_id = workflow.info().workflow_id
+        await self._send_link(f"{workflow_id}/request", "consultation_request")
+        await self._remind(workflow_id)
+        # Answers may be revised until the deadline, so the consultation always runs to it.
+        await wait_done_or_deadline(input.clock, lambda: False, lambda: self._deadline)
+        while not self._answers:
+            self._overdue = True
+            if input.overdue_policy is OverduePolicy.DEEMED_NO_OBJECTION:
+                self._record_answers(POLICY_ACTOR, self._no_objection())
+                break
+            await self._escalate(workflow_id)
+        self._closed = True
+        self._objections = {
+            a.application_id: ObjectionRecord(application_id=a.application_id, reason=a.reason)
+            for a in self._answers
+            if a.opinion is Opinion.OBJECTION
+        }
+        await workflow.wait_condition(lambda: all(o.decided for o in self._objections.values()))
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return ConsultationResult(
+            department_id=input.department.id,
+            answered_by=self._answered_by,
+            answers=self._answers,
+            dropped=[o.application_id for o in self._objections.values() if o.keep is False],
+        )
+
+    async def _remind(self, workflow_id: str) -> None:
+        for number, instant in enumerate(self._input.reminders, start=1):
+            if instant >= self._deadline or instant <= cycle_now(self._input.clock):
+                continue
+            reached = await sleep_until(self._input.clock, instant, lambda: bool(self._answers))
+            if not reached:
+                return
+            await self._send(f"{workflow_id}/reminder-{number}", "consultation_reminder", self._department_email())
+
+    async def _escalate(self, workflow_id: str) -> None:
+        """The department missed the deadline: ask the coordinator, then act on the decision."""
+        self._resolution = None
+        await self._send(f"{workflow_id}/overdue-{self._revision}-{len(self._answers)}", "consultation_overdue", "")
+        await workflow.wait_condition(lambda: self._resolution is not None or bool(self._answers))
+        resolution = self._resolution
+        if self._answers or resolution is None:
+            return
+        if resolution.action is OverdueAction.DEEM_NO_OBJECTION:
+            self._record_answers(resolution.actor, self._no_objection())
+            return
+        self._deadline = await deadline_after(
+            cycle_now(self._input.clock),
+            Duration(days=resolution.working_days, unit=DayUnit.WORKING),
+            self._input.calendar,
+        )
+        await wait_done_or_deadline(self._input.clock, lambda: False, lambda: self._deadline)
+
+    def _no_objection(self) -> list[CandidateOpinion]:
+        return [
+            CandidateOpinion(application_id=c.application_id, opinion=Opinion.NO_OBJECTION)
+            for c in self._input.candidates
+        ]
+
+    def _record_answers(self, actor: Actor, answers: list[CandidateOpinion]) -> None:
+        self._answers, self._answered_by = answers, actor
+        self._revision += 1
+
+    def _department_email(self) -> str:
+        return self._input.department.email
+
+    def _context(self) -> dict[str, object]:
+        return {
+            "programme": self._input.programme_name_zh,
+            "cycle": self._input.cycle_id,
+            "department": self._input.department.name_zh,
+            "deadline": self._deadline.isoformat(),
+            "candidates": [c.model_dump(mode="json") for c in self._input.candidates],
+        }
+
+    async def _send_link(self, message_id: str, template: str) -> None:
+        department = self._input.department
+        request = TaskLinkRequest(
+            message_id=message_id,
+            task_id=workflow.info().workflow_id,
+            task_kind="consultation",
+            recipient_id=department.id,
+            recipient_email=department.email,
+            deadline=self._deadline,
+            template=template,
+            context=self._context(),
+        )
+        await workflow.execute_activity("send_task_link", request, **SIDE_EFFECT)  # type: ignore[arg-type]
+
+    async def _send(self, message_id: str, template: str, recipient_email: str) -> None:
+        request = MessageRequest(
+            message_id=message_id, recipient_email=recipient_email, template=template, context=self._context()
+        )
+        await workflow.execute_activity("send_message", request, **SIDE_EFFECT)  # type: ignore[arg-type]
+
+    def _receipt(self, act: str) -> ActReceipt:
+        return ActReceipt(
+            workflow_id=workflow.info().workflow_id,
+            act=act,
+            revision=self._revision,
+            accepted_at=cycle_now(self._input.clock),
+        )
+
+    @workflow.query
+    def status(self) -> ConsultationStatus:
+        waiting: list[str] = []
+        if not self._closed and not self._answers:
+            waiting = ["coordinator"] if self._overdue and self._resolution is None else ["department"]
+        waiting += [f"coordinator:{o.application_id}" for o in self._objections.values() if not o.decided]
+        return ConsultationStatus(
+            workflow_id=workflow.info().workflow_id,
+            department_id=self._input.department.id,
+            department_name_zh=self._input.department.name_zh,
+            deadline=self._deadline,
+            answered=bool(self._answers),
+            overdue=self._overdue,
+            revision=self._revision,
+            answers=self._answers,
+            answered_by=self._answered_by,
+            objections=list(self._objections.values()),
+            waiting_for=waiting,
+        )
+
+    @workflow.query
+    def task(self) -> ConsultationInput:
+        """What the department is asked, with the deadline as it stands now."""
+        return self._input.model_copy(update={"deadline": self._deadline})
+
+    @workflow.update
+    async def answer(self, answer: ConsultationAnswer) -> ActReceipt:
+        self._record_answers(answer.actor, answer.answers)
+        return self._receipt("answer")
+
+    @answer.validator
+    def _validate_answer(self, answer: ConsultationAnswer) -> None:
+        actor = answer.actor
+        on_paper = actor.role is Role.COORDINATOR and actor.channel is Channel.PAPER
+        if not on_paper:
+            require_role(actor, Role.DEPARTMENT)
+            if actor.identity != self._input.department.id:
+                raise rejected(f"此任务属于{self._input.department.name_zh} (this task is not for {actor.identity})")
+        if self._closed or cycle_now(self._input.clock) >= self._deadline:
+            raise rejected(f"征求意见已截止 (the consultation closed at {self._deadline.isoformat()})")
+        if answer.expected_revision is not None and answer.expected_revision != self._revision:
+            raise rejected(f"意见已被修改 (stale revision {answer.expected_revision}; current is {self._revision})")
+        expected = sorted(c.application_id for c in self._input.candidates)
+        if sorted(a.application_id for a in answer.answers) != expected:
+            raise rejected("须对每位候选对象各答复一次 (answer each candidate exactly once)")
+        if any(a.opinion is Opinion.OBJECTION and not a.reason.strip() for a in answer.answers):
+            raise rejected("提出异议须说明理由 (an objection needs a reason)")
+
+    @workflow.update
+    async def decide_objection(self, decision: ObjectionDecision) -> ActReceipt:
+        record = self._objections[decision.application_id]
+        self._objections[decision.application_id] = record.model_copy(
+            update={"decided": True, "keep": decision.keep, "decision_reason": decision.reason}
+        )
+        self._revision += 1
+        return self._receipt("decide_objection")
+
+    @decide_objection.validator
+    def _validate_objection_decision(self, decision: ObjectionDecision) -> None:
+        require_role(decision.actor, Role.COORDINATOR)
+        record = self._objections.get(decision.application_id)
+        if record is None:
+            raise rejected(f"{decision.application_id} 没有待处理的异议 (no objection awaits a decision)")
+        if record.decided:
+            raise rejected(f"{decision.application_id} 的异议已处理 (already decided)")
+
+    @workflow.update
+    async def resolve_overdue(self, resolution: OverdueResolution) -> ActReceipt:
+        self._resolution = resolution
+        return self._receipt("resolve_overdue")
+
+    @resolve_overdue.validator
+    def _validate_overdue(self, resolution: OverdueResolution) -> None:
+        require_role(resolution.actor, Role.COORDINATOR)
+        if not self._overdue or self._answers or self._resolution is not None:
+            raise rejected("该部门没有逾期待处理的任务 (nothing overdue to resolve)")
+        if resolution.action is OverdueAction.EXTEND and resolution.working_days < 1:
+            raise rejected("延期须至少一个工作日 (an extension needs at least one working day)")
+
+    @workflow.signal
+    def extend(self, new_deadline: datetime) -> None:
+        """The coordinator extended the consultation stage of the cycle."""
+        if not self._closed:
+            self._deadline = max(self._deadline, new_deadline)

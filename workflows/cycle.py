@@ -1,0 +1,509 @@
+"""AwardCycleWorkflow: one edition of a programme, interpreting the programme's stage list."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from datetime import datetime, time
+
+from temporalio import workflow
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from schemas import ids
+    from schemas.application import (
+        ApplicationForm,
+        ApplicationInput,
+        ApplicationProgress,
+        ApplicationState,
+        Conclusion,
+        DeadlineChange,
+        Outcome,
+        StageOpening,
+    )
+    from schemas.common import SHANGHAI, RehearsalClock, Role
+    from schemas.consultation import Candidate, ConsultationInput, ConsultationResult, DeadlineExtension
+    from schemas.credit_code import credit_code_problem, normalise_credit_code
+    from schemas.cycle import (
+        ApplicationAccepted,
+        ApplicationSubmission,
+        ApplicationSummary,
+        Award,
+        CycleInput,
+        CycleResult,
+        CycleStatus,
+        GovernmentApproval,
+        RecommendedCandidate,
+        StageRecord,
+    )
+    from schemas.notice import NoticeInput, NoticeResult
+    from schemas.programme import APPLICATION_STAGES, ApplicantKind, Duration, Expert, Stage, StageKind
+    from schemas.records import CycleProgress, CycleResults
+    from workflows.application import PROGRESS_SIGNAL, ApplicationWorkflow
+    from workflows.common import (
+        SIDE_EFFECT,
+        cycle_now,
+        deadline_after,
+        in_batches,
+        rejected,
+        reminders_before,
+        require_role,
+        wait_done_or_deadline,
+    )
+    from workflows.consultation import ConsultationWorkflow
+    from workflows.notice import PublicNoticeWorkflow
+
+# A rehearsal starts its clock at 09:00 on the programme's opening date.
+OPENING_TIME = time(9, 0)
+
+
+def draw_experts(seed: str, pool: list[Expert], form: ApplicationForm, count: int) -> list[str]:
+    """Experts for one application, drawn reproducibly from the pool without declared conflicts."""
+    conflicted = {form.name, form.credit_code}
+    eligible = sorted(e.id for e in pool if not conflicted & set(e.conflicts))
+    rng = random.Random(int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big"))  # noqa: S311
+    return sorted(rng.sample(eligible, min(count, len(eligible))))
+
+
+@workflow.defn
+class AwardCycleWorkflow:
+    @workflow.init
+    def __init__(self, input: CycleInput) -> None:
+        self._input = input
+        self._programme = input.programme
+        now = workflow.now()
+        opening = now
+        if input.day_seconds is not None:
+            month, day = (int(part) for part in self._programme.opening.split("-"))
+            opening = datetime(input.year, month, day, OPENING_TIME.hour, tzinfo=SHANGHAI)
+        self._clock = RehearsalClock(origin_real=now, origin_cycle=opening, day_seconds=input.day_seconds)
+        self._stage: Stage | None = None
+        self._stages: list[StageRecord] = []
+        self._forms: dict[str, ApplicationForm] = {}
+        self._progress: dict[str, ApplicationProgress] = {}
+        self._experts: dict[str, list[str]] = {}
+        self._submitting = 0
+        self._shortlist: list[Candidate] = []
+        self._proposed: dict[str, Outcome] = {}
+        self._consultations: list[str] = []
+        self._notice: str | None = None
+        self._approval: GovernmentApproval | None = None
+        self._awards: list[Award] = []
+        self._recommendations: list[RecommendedCandidate] = []
+        self._completed = False
+
+    @workflow.run
+    async def run(self, input: CycleInput) -> CycleResult:
+        for stage in self._programme.stages:
+            await self._enter(stage)
+            match stage.kind:
+                case StageKind.APPLICATION:
+                    await wait_done_or_deadline(self._clock, lambda: False, self._deadline)
+                    await workflow.wait_condition(lambda: self._submitting == 0)
+                case kind if kind in APPLICATION_STAGES:
+                    await self._application_stage(kind)
+                case StageKind.CONSULTATION:
+                    await self._consult()
+                case StageKind.PUBLIC_NOTICE:
+                    await self._public_notice()
+                case StageKind.APPROVAL:
+                    await workflow.wait_condition(lambda: self._approval is not None)
+                case StageKind.ANNOUNCEMENT:
+                    await self._announce()
+            self._stages[-1].ended_at = cycle_now(self._clock)
+        self._stage = None
+        await self._record_progress()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        assert self._approval is not None, "the programme has no approval stage"
+        return CycleResult(
+            cycle_id=input.cycle_id,
+            awards=self._awards,
+            recommendations=self._recommendations,
+            approval=self._approval,
+        )
+
+    async def _enter(self, stage: Stage) -> None:
+        if stage.kind in (StageKind.CONSULTATION, StageKind.PUBLIC_NOTICE, StageKind.APPROVAL):
+            await self._shortlist_once()
+        now = cycle_now(self._clock)
+        duration = self._programme.notice_period if stage.kind is StageKind.PUBLIC_NOTICE else stage.duration
+        deadline = await deadline_after(now, duration, self._input.calendar) if duration else None
+        self._stage = stage
+        self._stages.append(StageRecord(stage=stage.kind, started_at=now, deadline=deadline))
+        await self._record_progress()
+
+    def _deadline(self) -> datetime:
+        deadline = self._stages[-1].deadline
+        assert deadline is not None
+        return deadline
+
+    def _active(self) -> list[str]:
+        return [a for a, p in self._progress.items() if p.outcome is None]
+
+    async def _application_stage(self, kind: StageKind) -> None:
+        if kind is StageKind.ONSITE_REVIEW and self._programme.onsite_review is not None:
+            ranked = self._ranked(by_expert_score=True)
+            await self._conclude(
+                ranked[self._programme.onsite_review.candidates :],
+                Outcome.NOT_SHORTLISTED,
+                "专家评审排名未进入现场评审范围 (not among the best-scored for on-site review)",
+            )
+        participants = self._active()
+        deadline = self._deadline()
+
+        async def open_stage(application_id: str) -> None:
+            experts: list[str] = []
+            if kind is StageKind.EXPERT_REVIEW:
+                experts = draw_experts(
+                    f"{self._input.cycle_id}/{application_id}",
+                    self._programme.expert_review.pool,
+                    self._forms[application_id],
+                    self._programme.expert_review.experts_per_application,
+                )
+                self._experts[application_id] = experts
+            opening = StageOpening(stage=kind, deadline=deadline, experts=experts)
+            await workflow.get_external_workflow_handle(application_id).signal(
+                ApplicationWorkflow.open_stage, opening
+            )
+
+        for application_id in participants:
+            self._progress[application_id] = self._progress[application_id].model_copy(
+                update={"stage": kind, "stage_passed": None}
+            )
+        await in_batches(participants, open_stage)
+        await workflow.wait_condition(
+            lambda: all(
+                self._progress[a].outcome is not None
+                or (self._progress[a].stage is kind and self._progress[a].stage_passed is not None)
+                for a in participants
+            )
+        )
+
+    def _ranked(self, *, by_expert_score: bool = False) -> list[str]:
+        def key(application_id: str) -> tuple[float, float, str]:
+            p = self._progress[application_id]
+            first = p.expert_score if by_expert_score else p.final_score
+            return (-(first or 0.0), -(p.expert_score or 0.0), application_id)
+
+        return sorted(self._active(), key=key)
+
+    async def _conclude(self, application_ids: list[str], outcome: Outcome, reason: str) -> None:
+        for application_id in application_ids:
+            self._progress[application_id] = self._progress[application_id].model_copy(
+                update={"outcome": outcome, "reason": reason}
+            )
+
+        async def send(application_id: str) -> None:
+            await workflow.get_external_workflow_handle(application_id).signal(
+                ApplicationWorkflow.conclude, Conclusion(outcome=outcome, reason=reason)
+            )
+
+        await in_batches(application_ids, send)
+
+    async def _shortlist_once(self) -> None:
+        """Rank the remaining candidates by final score and fill the quotas, once, before consultation."""
+        if self._proposed:
+            return
+        ranked = self._ranked()
+        quotas = self._programme.quotas
+        for place, application_id in enumerate(ranked[: quotas.winners + quotas.nominations]):
+            self._proposed[application_id] = Outcome.WINNER if place < quotas.winners else Outcome.NOMINATION
+        await self._conclude(
+            ranked[quotas.winners + quotas.nominations :],
+            Outcome.NOT_SELECTED,
+            "综合得分未进入名额 (outside the quota after ranking)",
+        )
+        self._shortlist = [self._candidate(a) for a in self._proposed]
+
+    def _candidate(self, application_id: str) -> Candidate:
+        form = self._forms[application_id]
+        return Candidate(
+            application_id=application_id,
+            name=form.name,
+            applicant_kind=form.applicant_kind.value,
+            credit_code=form.credit_code,
+            category=form.category,
+            region=form.region,
+            proposed_award=self._proposed[application_id].value,
+        )
+
+    async def _drop(self, application_ids: list[str], outcome: Outcome, reason: str) -> None:
+        dropped = [a for a in application_ids if a in self._proposed]
+        for application_id in dropped:
+            del self._proposed[application_id]
+        self._shortlist = [c for c in self._shortlist if c.application_id not in dropped]
+        await self._conclude(dropped, outcome, reason)
+
+    async def _consult(self) -> None:
+        deadline = self._deadline()
+        rules = self._programme.consultation
+        reminders = await reminders_before(deadline, rules.reminders_before, self._input.calendar)
+        self._consultations = [ids.consultation_id(self._input.cycle_id, d.id) for d in self._programme.departments]
+        if not self._shortlist:
+            self._consultations = []
+            return
+
+        results: list[ConsultationResult] = []
+
+        async def consult(index: int) -> None:
+            department = self._programme.departments[index]
+            result = await workflow.execute_child_workflow(
+                ConsultationWorkflow.run,
+                ConsultationInput(
+                    cycle_id=self._input.cycle_id,
+                    programme_name_zh=self._programme.name_zh,
+                    department=department,
+                    candidates=self._shortlist,
+                    deadline=deadline,
+                    reminders=reminders,
+                    overdue_policy=rules.overdue_policy,
+                    clock=self._clock,
+                    calendar=self._input.calendar,
+                ),
+                id=self._consultations[index],
+                parent_close_policy=ParentClosePolicy.TERMINATE,
+            )
+            results.append(result)
+
+        await in_batches(range(len(self._consultations)), consult)
+        dropped = sorted({a for r in results for a in r.dropped})
+        await self._drop(dropped, Outcome.DROPPED_BY_CONSULTATION, "部门异议经研究成立 (department objection upheld)")
+
+    async def _public_notice(self) -> None:
+        if not self._shortlist:
+            return
+        self._notice = ids.notice_id(self._input.cycle_id)
+        result: NoticeResult = await workflow.execute_child_workflow(
+            PublicNoticeWorkflow.run,
+            NoticeInput(
+                cycle_id=self._input.cycle_id,
+                programme_name_zh=self._programme.name_zh,
+                publisher_zh=self._programme.publisher_zh,
+                candidates=self._shortlist,
+                starts_at=self._stages[-1].started_at,
+                ends_at=self._deadline(),
+                clock=self._clock,
+            ),
+            id=self._notice,
+        )
+        await self._drop(result.dropped, Outcome.DROPPED_BY_NOTICE, "公示异议经核实成立 (public objection upheld)")
+
+    async def _announce(self) -> None:
+        for application_id, award in self._proposed.items():
+            form = self._forms[application_id]
+            self._awards.append(
+                Award(
+                    application_id=application_id,
+                    name=form.name,
+                    applicant_kind=form.applicant_kind.value,
+                    credit_code=form.credit_code,
+                    award=award,
+                    final_score=self._progress[application_id].final_score,
+                )
+            )
+        for award in (Outcome.WINNER, Outcome.NOMINATION):
+            chosen = [a for a, o in self._proposed.items() if o is award]
+            await self._conclude(chosen, award, f"经{self._programme.approval_authority_zh}批准 (approved)")
+        self._recommendations = self._recommend()
+        await workflow.execute_activity(
+            "record_results",
+            CycleResults(
+                cycle_id=self._input.cycle_id, awards=self._awards, recommendations=self._recommendations
+            ),
+            **SIDE_EFFECT,  # type: ignore[arg-type]
+        )
+        self._completed = True
+
+    def _recommend(self) -> list[RecommendedCandidate]:
+        """Winners first, then nominations, by score, within each fed programme's quota per applicant kind."""
+        ranked = sorted(self._awards, key=lambda a: (a.award is not Outcome.WINNER, -(a.final_score or 0)))
+        recommended: list[RecommendedCandidate] = []
+        for feed in self._programme.feeds:
+            quota = {ApplicantKind.INDIVIDUAL: feed.individuals}
+            taken: dict[ApplicantKind, int] = {}
+            for award in ranked:
+                kind = self._forms[award.application_id].applicant_kind
+                limit = quota.get(kind, feed.organisations)
+                if taken.get(kind, 0) >= limit:
+                    continue
+                taken[kind] = taken.get(kind, 0) + 1
+                form = self._forms[award.application_id]
+                recommended.append(
+                    RecommendedCandidate(
+                        programme=feed.programme,
+                        application_id=award.application_id,
+                        name=form.name,
+                        applicant_kind=kind.value,
+                        credit_code=form.credit_code,
+                        award=award.award,
+                    )
+                )
+        return recommended
+
+    async def _record_progress(self) -> None:
+        await workflow.execute_activity(
+            "record_cycle",
+            CycleProgress(
+                cycle_id=self._input.cycle_id,
+                programme_id=self._programme.id,
+                year=self._input.year,
+                day_seconds=self._input.day_seconds,
+                started_at=self._clock.origin_cycle,
+                stage=self._stage.kind if self._stage else None,
+                completed=self._completed,
+            ),
+            **SIDE_EFFECT,  # type: ignore[arg-type]
+        )
+
+    # Signals, queries and human acts.
+
+    @workflow.signal(name=PROGRESS_SIGNAL)
+    def application_progress(self, progress: ApplicationProgress) -> None:
+        known = self._progress.get(progress.application_id)
+        if known is not None and known.outcome is not None and progress.outcome is None:
+            return  # the cycle already concluded it; a late report from the child changes nothing
+        self._progress[progress.application_id] = progress
+
+    @workflow.query
+    def status(self) -> CycleStatus:
+        stage = self._stages[-1] if self._stages and self._stage else None
+        return CycleStatus(
+            cycle_id=self._input.cycle_id,
+            programme_id=self._programme.id,
+            programme_name_zh=self._programme.name_zh,
+            year=self._input.year,
+            stage=stage.stage if stage else None,
+            stage_deadline=stage.deadline if stage else None,
+            cycle_time=cycle_now(self._clock),
+            day_seconds=self._input.day_seconds,
+            stages=self._stages,
+            applications=[
+                ApplicationSummary(
+                    application_id=a,
+                    name=form.name,
+                    applicant_kind=form.applicant_kind.value,
+                    credit_code=form.credit_code,
+                    experts=self._experts.get(a, []),
+                    progress=self._progress[a],
+                )
+                for a, form in self._forms.items()
+                if a in self._progress
+            ],
+            shortlist=self._shortlist,
+            consultations=self._consultations,
+            notice=self._notice,
+            approval=self._approval,
+            awards=self._awards,
+            recommendations=self._recommendations,
+            completed=self._completed,
+        )
+
+    @workflow.update
+    async def submit_application(self, submission: ApplicationSubmission) -> ApplicationAccepted:
+        self._submitting += 1
+        try:
+            form = submission.form
+            if form.credit_code is not None:
+                form = form.model_copy(update={"credit_code": normalise_credit_code(form.credit_code)})
+            application_id = ids.application_id(self._input.cycle_id, len(self._forms) + 1)
+            self._forms[application_id] = form
+            received_at = cycle_now(self._clock)
+            self._progress[application_id] = ApplicationProgress(
+                application_id=application_id, state=ApplicationState.WAITING, stage=None
+            )
+            await workflow.start_child_workflow(
+                ApplicationWorkflow.run,
+                ApplicationInput(
+                    cycle_id=self._input.cycle_id,
+                    application_id=application_id,
+                    form=form,
+                    programme=self._programme,
+                    clock=self._clock,
+                    calendar=self._input.calendar,
+                    submitted_at=received_at,
+                ),
+                id=application_id,
+            )
+            return ApplicationAccepted(application_id=application_id, received_at=received_at)
+        finally:
+            self._submitting -= 1
+
+    @submit_application.validator
+    def _validate_application(self, submission: ApplicationSubmission) -> None:
+        require_role(submission.actor, Role.APPLICANT, Role.SECRETARIAT, Role.COORDINATOR)
+        if not self._stages:
+            raise rejected("周期正在开启，请稍后再试 (the cycle is still opening; try again in a moment)")
+        if self._stage is None or self._stage.kind is not StageKind.APPLICATION:
+            raise rejected("申报已截止 (the call for applications is closed)")
+        if cycle_now(self._clock) >= self._deadline():
+            raise rejected(f"申报已截止 (applications closed at {self._deadline().isoformat()})")
+        form, programme = submission.form, self._programme
+        if form.applicant_kind not in programme.applicant_kinds:
+            allowed = ", ".join(k.value for k in programme.applicant_kinds)
+            raise rejected(f"本奖项不接受此类申报主体 ({form.applicant_kind.value}; allowed: {allowed})")
+        if form.category not in programme.categories:
+            raise rejected(f"类别不正确 (category {form.category!r}; allowed: {', '.join(programme.categories)})")
+        if form.applicant_kind is ApplicantKind.ORGANISATION and not form.credit_code:
+            raise rejected("组织申报须提供统一社会信用代码 (an organisation needs its credit_code)")
+        if form.credit_code:
+            problem = credit_code_problem(form.credit_code)
+            if problem:
+                raise rejected(problem)
+        for other in self._forms.values():
+            same_code = form.credit_code and other.credit_code == normalise_credit_code(form.credit_code)
+            if same_code or (other.applicant_kind, other.name) == (form.applicant_kind, form.name):
+                raise rejected(f"重复申报 (duplicate application: {form.name} has already applied in this cycle)")
+        expected = sorted(c.id for c in programme.conditions)
+        given = sorted(c.id for c in form.conditions)
+        if given != expected:
+            raise rejected(
+                f"基本条件须逐条填写 (conditions must list each of {', '.join(expected)} once; got {', '.join(given)})"
+            )
+
+    @workflow.update
+    async def extend_deadline(self, extension: DeadlineExtension) -> StageRecord:
+        record = self._stages[-1]
+        new_deadline = await deadline_after(self._deadline(), Duration(days=extension.working_days), self._input.calendar)
+        record.deadline = new_deadline
+        record.extensions.append(f"{extension.actor.identity}: +{extension.working_days} 工作日, {extension.reason}")
+        kind = record.stage
+        if kind in APPLICATION_STAGES:
+            change = DeadlineChange(stage=kind, deadline=new_deadline, reason=extension.reason)
+
+            async def tell(application_id: str) -> None:
+                await workflow.get_external_workflow_handle(application_id).signal(
+                    ApplicationWorkflow.change_deadline, change
+                )
+
+            await in_batches(self._active(), tell)
+        elif kind is StageKind.CONSULTATION:
+
+            async def extend(consultation_id: str) -> None:
+                await workflow.get_external_workflow_handle(consultation_id).signal(
+                    ConsultationWorkflow.extend, new_deadline
+                )
+
+            await in_batches(self._consultations, extend)
+        return record
+
+    @extend_deadline.validator
+    def _validate_extension(self, extension: DeadlineExtension) -> None:
+        require_role(extension.actor, Role.COORDINATOR)
+        extendable = (StageKind.APPLICATION, StageKind.CONSULTATION, *APPLICATION_STAGES)
+        if self._stage is None or self._stage.kind not in extendable or self._stages[-1].deadline is None:
+            current = self._stage.kind.value if self._stage else "none"
+            raise rejected(f"当前环节不能延期 (the current stage {current} has no deadline to extend)")
+
+    @workflow.update
+    async def record_approval(self, approval: GovernmentApproval) -> GovernmentApproval:
+        self._approval = approval
+        return approval
+
+    @record_approval.validator
+    def _validate_approval(self, approval: GovernmentApproval) -> None:
+        require_role(approval.actor, Role.COORDINATOR)
+        if self._stage is None or self._stage.kind is not StageKind.APPROVAL:
+            raise rejected("尚未进入报批环节 (the cycle is not awaiting the government's approval)")
+        if self._approval is not None:
+            raise rejected("已记录批准文件 (approval already recorded)")
+
