@@ -75,7 +75,7 @@ class NotificationActivities:
                 task_kind=request.task_kind,
                 recipient_id=request.recipient_id,
                 recipient_email=request.recipient_email,
-                expires_at=request.deadline + timedelta(days=self._settings.link_grace_days),
+                expires_at=request.closes_at + timedelta(days=self._settings.link_grace_days),
                 created_at=now,
             )
             return queries.add_outbox_message(
@@ -102,7 +102,7 @@ class NotificationActivities:
                 message_id=request.message_id,
                 workflow_id=workflow_id,
                 purpose=request.template,
-                recipient=request.recipient_email,
+                recipient=request.recipient_email or self._settings.mail_reply_to or self._settings.mail_from,
                 subject=rendered.subject,
                 body_text=rendered.text,
                 body_html=rendered.html,

@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -92,15 +92,25 @@ def _reason(error: BaseException) -> str:
     return str(cause) or type(cause).__name__
 
 
-async def _call(coro: Any) -> Any:
+async def _call(coro: Any, handle: WorkflowHandle[Any, Any] | None = None) -> Any:
     try:
         return await coro
     except WorkflowUpdateFailedError as error:
         raise Refused(_reason(error), status=409) from error
     except RPCError as error:
-        if error.status is RPCStatusCode.NOT_FOUND:
-            raise Refused(f"未找到 (not found: {error.message})", status=404) from error
-        raise
+        if error.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise
+        if handle is not None and await _closed(handle):
+            raise Refused(f"任务已结束 (the workflow {handle.id} is closed; nothing more is accepted)", 409) from error
+        raise Refused(f"未找到 (not found: {handle.id if handle else error.message})", status=404) from error
+
+
+async def _closed(handle: WorkflowHandle[Any, Any]) -> bool:
+    try:
+        description = await handle.describe()
+    except RPCError:
+        return False
+    return description.status is not WorkflowExecutionStatus.RUNNING
 
 
 async def submit_application(
@@ -113,13 +123,15 @@ async def submit_application(
     result: ApplicationAccepted = await _call(
         handle.execute_update(
             AwardCycleWorkflow.submit_application, submission, result_type=ApplicationAccepted
-        )
+        ),
+        handle,
     )
     return result
 
 
 async def query(client: Client, workflow_id: str, name: str, result_type: type[R]) -> R:
-    result: R = await _call(client.get_workflow_handle(workflow_id).query(name, result_type=result_type))
+    handle = client.get_workflow_handle(workflow_id)
+    result: R = await _call(handle.query(name, result_type=result_type))
     return result
 
 
@@ -155,5 +167,5 @@ async def perform(client: Client, workflow_id: str, act_name: str, payload: Base
     if not isinstance(payload, act.input):
         payload = act.input.model_validate(payload.model_dump() if isinstance(payload, BaseModel) else payload)
     handle = client.get_workflow_handle(workflow_id)
-    result: BaseModel = await _call(handle.execute_update(act.name, payload, result_type=act.output))
+    result: BaseModel = await _call(handle.execute_update(act.name, payload, result_type=act.output), handle)
     return result

@@ -60,6 +60,10 @@ class RehearsalClock(Model):
     def cycle_time(self, real: datetime) -> datetime:
         return self.origin_cycle + (real - self.origin_real) * self.scale
 
+    def real_time(self, cycle: datetime) -> datetime:
+        """The real instant at which the cycle clock shows `cycle`."""
+        return self.origin_real + (cycle - self.origin_cycle) / self.scale
+
     def real_delay(self, cycle_now: datetime, cycle_deadline: datetime) -> timedelta:
         """Real time to wait from cycle_now until cycle_deadline (never negative)."""
         return max(cycle_deadline - cycle_now, timedelta(0)) / self.scale

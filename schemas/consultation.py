@@ -37,6 +37,7 @@ class CandidateOpinion(Model):
 
 class ConsultationInput(Model):
     cycle_id: str
+    cycle_name_zh: str
     programme_name_zh: str
     department: Department
     candidates: list[Candidate]

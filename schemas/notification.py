@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from schemas.common import Model
 
@@ -13,6 +13,7 @@ from schemas.common import Model
 # of the Message-ID header, so only characters a dot-atom allows.
 MESSAGE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/+=-]{0,199}$"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+TEMPLATE_PATTERN = r"^[a-z][a-z0-9_]*$"  # a name under notifications/templates/, never a path
 
 
 class TaskLinkRequest(Model):
@@ -24,9 +25,12 @@ class TaskLinkRequest(Model):
     recipient_id: str
     recipient_email: str = Field(pattern=EMAIL_PATTERN)
     deadline: datetime
-    template: str
+    closes_at: datetime = Field(description="the real instant of the deadline (earlier in a rehearsal)")
+    template: str = Field(pattern=TEMPLATE_PATTERN)
     context: dict[str, Any] = Field(description="template context; `deadline` and `link` are added")
-    in_reply_to: str | None = Field(default=None, description="message id this one follows up")
+    in_reply_to: str | None = Field(
+        default=None, pattern=MESSAGE_ID_PATTERN, description="message id this one follows up"
+    )
 
 
 class TaskLinkSent(Model):
@@ -38,10 +42,21 @@ class MessageRequest(Model):
     """Email a message that carries no task link (reminder, overdue notice)."""
 
     message_id: str = Field(pattern=MESSAGE_ID_PATTERN)
-    recipient_email: str = Field(pattern=EMAIL_PATTERN)
-    template: str
+    recipient_email: str | None = Field(
+        default=None,
+        pattern=EMAIL_PATTERN,
+        description="none or empty: the award office (AWARDCYCLE_MAIL_REPLY_TO, else AWARDCYCLE_MAIL_FROM)",
+    )
+    template: str = Field(pattern=TEMPLATE_PATTERN)
     context: dict[str, Any]
-    in_reply_to: str | None = Field(default=None, description="message id this one follows up")
+    in_reply_to: str | None = Field(
+        default=None, pattern=MESSAGE_ID_PATTERN, description="message id this one follows up"
+    )
+
+    @field_validator("recipient_email", mode="before")
+    @classmethod
+    def _empty_is_office(cls, value: object) -> object:
+        return value or None
 
 
 class MessageSent(Model):

@@ -70,8 +70,9 @@ def engine(settings: Settings) -> Engine:
     return engine
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server per test: one test's leftover timers never skip another test's clock."""
     async with await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter, test_server_existing_path=str(test_server_path())
     ) as env:

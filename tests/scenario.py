@@ -165,3 +165,9 @@ async def apply_all(client: Client, cycle_id: str, applications: dict[str, Appli
 
 async def play(env: WorkflowEnvironment, cycle_id: str, player: Player) -> CycleStatus:
     return await Simulator(env.client, cycle_id, player, day_sleeper(env)).run()
+
+
+async def terminate(client: Client, *cycle_ids: str) -> None:
+    """End cycles a test leaves open, so the shared test server does not keep advancing them."""
+    for cycle_id in cycle_ids:
+        await client.get_workflow_handle(cycle_id).terminate(reason="test finished")

@@ -211,3 +211,27 @@ async def test_missing_context_is_not_retried(activities: NotificationActivities
     with pytest.raises(ApplicationError) as raised:
         await ActivityEnvironment().run(activities.send_message, request)
     assert raised.value.non_retryable and raised.value.type == "TemplateError"
+
+
+async def test_overdue_notice_without_recipient_goes_to_the_office(
+    settings: Settings, activities: NotificationActivities
+) -> None:
+    request = MessageRequest(
+        message_id="sd-2026.consultation-gaj/overdue-0-0",
+        recipient_email="",
+        template="consultation_overdue",
+        context={
+            "programme": "山东省质量奖",
+            "cycle_id": "sd-2026",
+            "department": "山东省公安厅",
+            "deadline": DEADLINE.isoformat(),
+        },
+    )
+    async with smtp_server(settings.smtp_port) as inbox:
+        await ActivityEnvironment().run(activities.send_message, request)
+    [message] = inbox.messages
+    assert message["To"].addresses[0].addr_spec == "awards@quality.example.cn"
+    assert (
+        message["Subject"]
+        == "【逾期】山东省公安厅未在2026年3月20日（星期五）24:00前反馈山东省质量奖（sd-2026）征求意见"
+    )

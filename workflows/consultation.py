@@ -90,7 +90,7 @@ class ConsultationWorkflow:
     async def _escalate(self, workflow_id: str) -> None:
         """The department missed the deadline: ask the coordinator, then act on the decision."""
         self._resolution = None
-        await self._send(f"{workflow_id}/overdue-{self._revision}-{len(self._answers)}", "consultation_overdue", "")
+        await self._send(f"{workflow_id}/overdue-{self._revision}-{len(self._answers)}", "consultation_overdue", None)
         await workflow.wait_condition(lambda: self._resolution is not None or bool(self._answers))
         resolution = self._resolution
         if self._answers or resolution is None:
@@ -121,7 +121,7 @@ class ConsultationWorkflow:
     def _context(self) -> dict[str, object]:
         return {
             "programme": self._input.programme_name_zh,
-            "cycle": self._input.cycle_id,
+            "cycle": self._input.cycle_name_zh,
             "department": self._input.department.name_zh,
             "deadline": self._deadline.isoformat(),
             "candidates": [c.model_dump(mode="json") for c in self._input.candidates],
@@ -136,12 +136,13 @@ class ConsultationWorkflow:
             recipient_id=department.id,
             recipient_email=department.email,
             deadline=self._deadline,
+            closes_at=self._input.clock.real_time(self._deadline),
             template=template,
             context=self._context(),
         )
         await workflow.execute_activity("send_task_link", request, **SIDE_EFFECT)  # type: ignore[arg-type]
 
-    async def _send(self, message_id: str, template: str, recipient_email: str) -> None:
+    async def _send(self, message_id: str, template: str, recipient_email: str | None) -> None:
         request = MessageRequest(
             message_id=message_id, recipient_email=recipient_email, template=template, context=self._context()
         )

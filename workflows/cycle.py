@@ -251,6 +251,7 @@ class AwardCycleWorkflow:
                 ConsultationWorkflow.run,
                 ConsultationInput(
                     cycle_id=self._input.cycle_id,
+                    cycle_name_zh=f"{self._input.year}年度",
                     programme_name_zh=self._programme.name_zh,
                     department=department,
                     candidates=self._shortlist,

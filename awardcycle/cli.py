@@ -1,0 +1,385 @@
+"""The `awardcycle` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from pydantic import BaseModel, ValidationError
+from rich.console import Console
+from rich.table import Table
+from temporalio.client import Client
+
+from awardcycle import service
+from awardcycle.acts import ACTS
+from awardcycle.service import Refused
+from awardcycle.settings import Settings, get_settings
+from awardcycle.simulation import Player, Simulator
+from awardcycle.temporal_client import connect
+from programmes import CatalogueError, get_programme, load_catalogue
+from schemas.application import ApplicationForm
+from schemas.calendar import CalendarSpec
+from schemas.common import Actor, Channel, Role
+from schemas.cycle import CycleStatus, GovernmentApproval
+from schemas.holiday_file import HolidayFileError, load_holiday_file
+
+T = TypeVar("T")
+
+app = typer.Typer(help="Shandong quality awards and brands as durable Temporal workflows.", no_args_is_help=True)
+programmes_app = typer.Typer(help="The programme catalogue.", no_args_is_help=True)
+cycle_app = typer.Typer(help="Editions of a programme.", no_args_is_help=True)
+app.add_typer(programmes_app, name="programmes")
+app.add_typer(cycle_app, name="cycle")
+out = Console()
+err = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="machine-readable output only")]
+
+
+def fail(reason: str, code: int = 1) -> NoReturn:
+    err.print(f"[red]error:[/red] {reason}", markup=True, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def print_json(value: Any) -> None:
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+
+
+def run(work: Callable[[Client], Awaitable[T]]) -> T:
+    """Connect to Temporal, run the work, and turn every refusal into a one-line error."""
+
+    async def main() -> T:
+        settings = get_settings()
+        try:
+            client = await connect(settings)
+        except RuntimeError as error:
+            reason = str(error).split(":")[0]
+            fail(f"cannot reach Temporal at {settings.temporal_target} ({reason}); is `awardcycle up` running?")
+        return await work(client)
+
+    try:
+        return asyncio.run(main())
+    except Refused as refusal:
+        fail(str(refusal))
+    except CatalogueError as error:
+        fail(str(error))
+
+
+def actor(role: Role, identity: str) -> Actor:
+    return Actor(role=role, identity=identity, channel=Channel.CLI)
+
+
+def parse_actor(value: str) -> Actor:
+    role, _, identity = value.partition(":")
+    try:
+        return actor(Role(role), identity or role)
+    except ValueError:
+        fail(f"--as takes ROLE:IDENTITY with ROLE one of {', '.join(r.value for r in Role)}; got {value!r}")
+
+
+def read_model(path: Path, model: type[BaseModel]) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        fail(f"{path}: cannot be read ({error})")
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "file"
+        more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+        fail(f"{path}: {where}: {first['msg']}{more}")
+
+
+# Programmes
+
+
+@programmes_app.command("list")
+def programmes_list(as_json: JsonFlag = False) -> None:
+    """The programmes in the catalogue."""
+    try:
+        catalogue = load_catalogue()
+    except CatalogueError as error:
+        fail(str(error))
+    if as_json:
+        fields = {"id", "name_zh", "name_en", "level", "every_years", "feeds"}
+        print_json([p.model_dump(mode="json", include=fields) for p in catalogue.values()])
+        return
+    table = Table("id", "名称", "level", "feeds")
+    for p in catalogue.values():
+        table.add_row(p.id, p.name_zh, p.level.value, ", ".join(f.programme for f in p.feeds))
+    out.print(table)
+
+
+@programmes_app.command("show")
+def programmes_show(programme: str, as_json: JsonFlag = False) -> None:
+    """One programme: conditions, quotas, stages, rubric and roster."""
+    try:
+        found = get_programme(programme)
+    except CatalogueError as error:
+        fail(str(error))
+    if as_json:
+        print_json(found)
+        return
+    out.print(f"[bold]{found.name_zh}[/bold] ({found.name_en}), {found.level.value}, opens {found.opening}")
+    for stage in found.stages:
+        length = f"{stage.duration.days} {stage.duration.unit.value} days" if stage.duration else ""
+        out.print(f"  {stage.kind.value:15} {stage.name_zh} {length}")
+    out.print(f"quotas: {found.quotas.winners} winners, {found.quotas.nominations} nominations")
+    for condition in found.conditions:
+        out.print(f"  [{condition.id}] {condition.text}")
+
+
+# Cycles
+
+
+@cycle_app.command("start")
+def cycle_start(
+    programme: str,
+    year: Annotated[int, typer.Option(help="the edition's year")],
+    day_seconds: Annotated[
+        float | None, typer.Option(help="rehearsal: real seconds per cycle day; the clock starts on the opening date")
+    ] = None,
+    holidays: Annotated[
+        list[Path] | None, typer.Option(help="a year's holiday calendar (TOML or JSON), for years the library lacks")
+    ] = None,
+    cycle_id: Annotated[str | None, typer.Option(help="override the default id PROGRAMME-YEAR")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Start an edition of a programme."""
+    if day_seconds is not None and day_seconds <= 0:
+        fail("--day-seconds must be positive")
+    try:
+        found = get_programme(programme)
+        supplied = [load_holiday_file(path) for path in holidays or []]
+    except (CatalogueError, HolidayFileError) as error:
+        fail(str(error))
+    calendar = CalendarSpec(supplied=supplied)
+    try:
+        service.check_calendar(found, year, calendar)
+    except Refused as refusal:
+        fail(str(refusal))
+    started = run(
+        lambda client: service.start_cycle(
+            client, found, year, day_seconds=day_seconds, calendar=calendar, cycle_id=cycle_id
+        )
+    )
+    if as_json:
+        print_json({"cycle_id": started})
+    else:
+        out.print(f"started {started}")
+
+
+def _status_table(status: CycleStatus) -> Table:
+    table = Table("application", "name", "state", "score", "final", "outcome", "waiting for")
+    for a in status.applications:
+        p = a.progress
+        table.add_row(
+            a.application_id.rsplit(".", 1)[-1],
+            a.name,
+            p.state.value,
+            f"{p.expert_score:.1f}" if p.expert_score is not None else "",
+            f"{p.final_score:.1f}" if p.final_score is not None else "",
+            p.outcome.value if p.outcome else "",
+            ", ".join(p.waiting_for),
+        )
+    return table
+
+
+@cycle_app.command("status")
+def cycle_status(cycle_id: str, as_json: JsonFlag = False) -> None:
+    """Stage, deadlines, each application's state, score and outcome, and the results."""
+    status = run(lambda client: service.cycle_status(client, cycle_id))
+    if as_json:
+        print_json(status)
+        return
+    stage = status.stage.value if status.stage else ("completed" if status.completed else "closing")
+    deadline = f" until {status.stage_deadline:%Y-%m-%d %H:%M}" if status.stage_deadline else ""
+    out.print(f"[bold]{status.cycle_id}[/bold] {status.programme_name_zh} {status.year}: {stage}{deadline}")
+    out.print(f"cycle time {status.cycle_time:%Y-%m-%d %H:%M %Z}")
+    out.print(_status_table(status))
+    for award in status.awards:
+        out.print(f"  {award.award.value:10} {award.name} {award.final_score}")
+
+
+@cycle_app.command("list")
+def cycle_list(as_json: JsonFlag = False) -> None:
+    """All cycles the store knows."""
+    from store import queries
+    from store.db import make_engine, session
+
+    with session(make_engine(get_settings())) as db:
+        rows = [
+            {"cycle_id": r.cycle_id, "programme_id": r.programme_id, "year": r.year, "stage": r.stage,
+             "completed": r.completed}
+            for r in queries.list_cycles(db)
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("cycle", "programme", "year", "stage", "completed")
+    for row in rows:
+        table.add_row(row["cycle_id"], row["programme_id"], str(row["year"]), row["stage"], str(row["completed"]))
+    out.print(table)
+
+
+@cycle_app.command("extend")
+def cycle_extend(
+    cycle_id: str,
+    days: Annotated[int, typer.Option(help="working days to add to the open stage's deadline")],
+    reason: Annotated[str, typer.Option(help="why; kept in the history")],
+    by: Annotated[str, typer.Option("--as", help="the coordinator's identity")] = "coordinator",
+    as_json: JsonFlag = False,
+) -> None:
+    """Extend the deadline of the open stage."""
+    payload = {"actor": actor(Role.COORDINATOR, by), "working_days": days, "reason": reason}
+    record = run(lambda client: service.perform(client, cycle_id, "extend_deadline", _payload("extend_deadline", payload)))
+    print_json(record) if as_json else out.print(f"extended: {record.model_dump(mode='json')}")
+
+
+@cycle_app.command("approve")
+def cycle_approve(
+    cycle_id: str,
+    document_number: Annotated[str, typer.Option(help="the government's document number")],
+    approved_on: Annotated[str, typer.Option("--date", help="YYYY-MM-DD")],
+    by: Annotated[str, typer.Option("--as", help="the coordinator's identity")] = "coordinator",
+) -> None:
+    """Record the government's approval of the list."""
+    try:
+        day = date.fromisoformat(approved_on)
+    except ValueError:
+        fail(f"--date takes YYYY-MM-DD, not {approved_on!r}")
+    approval = GovernmentApproval(actor=actor(Role.COORDINATOR, by), document_number=document_number, approved_on=day)
+    run(lambda client: service.perform(client, cycle_id, "record_approval", approval))
+    out.print(f"approval {document_number} recorded")
+
+
+def _payload(act: str, data: dict[str, Any]) -> BaseModel:
+    try:
+        return ACTS[act].input.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        fail(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+
+
+# Applications and acts
+
+
+@app.command("apply")
+def apply(
+    cycle_id: str,
+    file: Annotated[Path, typer.Option("--file", help="the application file (JSON)")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Submit an application to a cycle."""
+    form: ApplicationForm = read_model(file, ApplicationForm)
+    applicant = actor(Role.APPLICANT, form.contact_email)
+    accepted = run(lambda client: service.submit_application(client, cycle_id, form, applicant))
+    if as_json:
+        print_json({"application_id": accepted.application_id, "received_at": accepted.received_at.isoformat()})
+    else:
+        out.print(f"received {accepted.application_id}")
+
+
+@app.command("act")
+def act(
+    workflow_id: str,
+    act_name: Annotated[str, typer.Argument(metavar="ACT", help=f"one of: {', '.join(ACTS)}")],
+    by: Annotated[str, typer.Option("--as", help="ROLE:IDENTITY, e.g. expert:qdm-01 or coordinator:wang")],
+    data: Annotated[Path | None, typer.Option("--data", help="JSON file with the act's fields (without actor)")] = None,
+    paper: Annotated[bool, typer.Option(help="record an answer received on paper (coordinator)")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Perform a human act (scores, decisions, answers) on a workflow."""
+    if act_name not in ACTS:
+        fail(f"unknown act {act_name!r}; known: {', '.join(ACTS)}")
+    who = parse_actor(by)
+    if paper:
+        who = who.model_copy(update={"channel": Channel.PAPER})
+    fields: dict[str, Any] = {}
+    if data is not None:
+        try:
+            fields = json.loads(data.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            fail(f"{data}: not a readable JSON file ({error})")
+        if not isinstance(fields, dict):
+            fail(f"{data}: must hold a JSON object")
+    payload = _payload(act_name, {**fields, "actor": who.model_dump()})
+    result = run(lambda client: service.perform(client, workflow_id, act_name, payload))
+    print_json(result) if as_json else out.print(result.model_dump(mode="json"))
+
+
+@app.command("simulate")
+def simulate(
+    cycle_id: str,
+    seed: Annotated[int, typer.Option(help="seed for the simulated scores")] = 0,
+    departments: Annotated[bool, typer.Option(help="also answer for the departments")] = False,
+) -> None:
+    """Play the secretariat, experts, on-site teams and coordinator of a rehearsal until it completes."""
+
+    async def play(client: Client) -> CycleStatus:
+        status = await service.cycle_status(client, cycle_id)
+        player = Player(programme=get_programme(status.programme_id), seed=seed, departments=departments)
+        # A poll every quarter of a cycle day: acts land in the stage they belong to.
+        interval = max(0.2, min(2.0, (status.day_seconds or 8.0) / 4))
+        shown: list[str] = []
+
+        def progress(current: CycleStatus) -> None:
+            stage = current.stage.value if current.stage else "completed"
+            if not shown or shown[-1] != stage:
+                shown.append(stage)
+                err.print(f"{current.cycle_time:%Y-%m-%d} {stage}", highlight=False)
+
+        async def pause(_: CycleStatus) -> None:
+            await asyncio.sleep(interval)
+
+        simulator = Simulator(client, cycle_id, player, pause, on_status=progress)
+        final = await simulator.run()
+        err.print(f"done: {simulator.acts} acts", highlight=False)
+        return final
+
+    final = run(play)
+    out.print(_status_table(final))
+
+
+@app.command("worker")
+def worker() -> None:
+    """Run a worker against the configured Temporal (to scale out beside `up`)."""
+    from worker import main
+
+    asyncio.run(main())
+
+
+@app.command("up")
+def up() -> None:
+    """Start the embedded stack: Temporal dev server, mail sink, worker and web app."""
+    from awardcycle.stack import Urls, run_stack
+
+    settings: Settings = get_settings()
+
+    def ready(urls: Urls) -> None:
+        out.print("[bold green]awardcycle is up[/bold green]  (Ctrl-C stops everything)")
+        out.print(f"  web app      {urls.web}")
+        out.print(f"  API docs     {urls.api_docs}  (OpenAPI: {urls.web}/openapi.json)")
+        out.print(f"  Temporal     {urls.temporal}")
+        if urls.temporal_ui:
+            out.print(f"  Temporal UI  {urls.temporal_ui}")
+        out.print(f"  SMTP         {urls.smtp}")
+        if urls.mail:
+            out.print(f"  mail folder  {urls.mail}")
+        out.print(f"  state        {settings.home.resolve()}")
+
+    try:
+        asyncio.run(run_stack(settings, ready))
+    except (OSError, RuntimeError) as error:
+        fail(str(error))
+    out.print("stopped")
+

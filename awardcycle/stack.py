@@ -1,0 +1,77 @@
+"""`awardcycle up`: the embedded Temporal dev server, mail sink, worker and web app in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+import uvicorn
+
+from awardcycle.embedded import start_dev_server, start_mail_sink
+from awardcycle.settings import Settings
+from awardcycle.temporal_client import connect
+from store.db import create_all, make_engine
+from web.main import create_app
+from worker import build_worker
+
+
+@dataclass(frozen=True)
+class Urls:
+    web: str
+    api_docs: str
+    temporal: str
+    temporal_ui: str | None
+    smtp: str
+    mail: str | None
+
+
+class _WebServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # the stack owns SIGINT/SIGTERM and stops every part in order
+
+
+async def run_stack(settings: Settings, on_ready: Callable[[Urls], None]) -> None:
+    """Run until SIGINT or SIGTERM; a restart continues every cycle where it was."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with AsyncExitStack() as stack:
+        ui = None
+        if settings.embedded_temporal:
+            ui = (await stack.enter_async_context(start_dev_server(settings))).ui_url
+        if settings.embedded_smtp:
+            await stack.enter_async_context(start_mail_sink(settings))
+        engine = make_engine(settings)
+        create_all(engine)
+        client = await connect(settings)
+        worker = build_worker(client, settings, engine)
+        web = _WebServer(
+            uvicorn.Config(
+                create_app(settings, client, engine),
+                host=settings.web_host,
+                port=settings.web_port,
+                log_level="warning",
+            )
+        )
+        async with worker:
+            serving = asyncio.create_task(web.serve())
+            base = f"http://{settings.web_host}:{settings.web_port}"
+            on_ready(
+                Urls(
+                    web=base,
+                    api_docs=f"{base}/docs",
+                    temporal=settings.temporal_target,
+                    temporal_ui=ui,
+                    smtp=f"{settings.smtp_target_host}:{settings.smtp_port}",
+                    mail=str(settings.mail_dir.resolve()) if settings.embedded_smtp else None,
+                )
+            )
+            await asyncio.wait([serving, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+            web.should_exit = True
+            await serving

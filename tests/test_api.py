@@ -1,0 +1,252 @@
+"""The JSON API against the time-skipping server: nothing mocked, one worker per test."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+from temporalio.testing import WorkflowEnvironment
+
+from activities.notify import token_sha256
+from awardcycle import samples, service
+from awardcycle.acts import ACTS
+from awardcycle.settings import Settings
+from awardcycle.simulation import Player, Simulator
+from programmes import get_programme
+from schemas import ids
+from schemas.cycle import CycleStatus
+from schemas.programme import Programme, StageKind
+from store import queries
+from store.db import session
+from tests.conftest import Inbox
+from tests.scenario import apply_all, day_sleeper, forms, small, start, terminate
+from web.main import create_app
+from web.routes.tasks import INVALID
+
+QINGDAO = "qingdao-mayor-quality-award"
+LINK = re.compile(r"/t/([A-Za-z0-9_-]+)")
+
+
+@pytest.fixture
+async def api(
+    env: WorkflowEnvironment, settings: Settings, engine: Engine, task_queue: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, env.client, engine, task_queue=task_queue)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        yield client
+
+
+@pytest.fixture
+async def cycles(env: WorkflowEnvironment) -> AsyncIterator[list[str]]:
+    """Cycles to end after the test, pass or fail: one left open on a stopped worker's queue stalls
+    time skipping for every later test."""
+    started: list[str] = []
+    yield started
+    await terminate(env.client, *started)
+
+
+def actor(role: str, identity: str, channel: str = "api") -> dict[str, str]:
+    return {"role": role, "identity": identity, "channel": channel}
+
+
+def form(programme: Programme, index: int) -> dict[str, Any]:
+    return samples.application(programme, index).model_dump(mode="json")
+
+
+async def test_programmes(api: httpx.AsyncClient) -> None:
+    listed = (await api.get("/api/v1/programmes")).json()
+    qingdao = next(p for p in listed["data"] if p["id"] == QINGDAO)
+    assert listed["count"] == len(listed["data"])
+    assert set(qingdao) == {"id", "name_zh", "name_en", "level", "every_years", "feeds"}
+    assert qingdao["feeds"][0]["programme"] == "shandong-governor-quality-award"
+
+    shown = (await api.get(f"/api/v1/programmes/{QINGDAO}")).json()
+    assert shown["conditions"][0].keys() == {"id", "text"}
+
+    unknown = await api.get("/api/v1/programmes/no-such-award")
+    assert unknown.status_code == 404
+    assert "unknown programme 'no-such-award'" in unknown.json()["detail"]
+
+
+async def test_cycle_applications_and_acts(api: httpx.AsyncClient, cycles: list[str]) -> None:
+    programme = get_programme(QINGDAO)
+    cycle_id = f"{QINGDAO}-2026-api-{uuid.uuid4().hex[:6]}"
+    body = {"programme": QINGDAO, "year": 2026, "day_seconds": 86400, "cycle_id": cycle_id}
+    started = await api.post("/api/v1/cycles", json=body)
+    assert (started.status_code, started.json()) == (201, {"cycle_id": cycle_id})
+    cycles.append(cycle_id)
+    again = await api.post("/api/v1/cycles", json=body)
+    assert again.status_code == 409 and "already exists" in again.json()["detail"]
+
+    status = (await api.get(f"/api/v1/cycles/{cycle_id}")).json()
+    assert (status["stage"], status["cycle_time"][:10]) == ("application", "2026-03-01")
+
+    apply = f"/api/v1/cycles/{cycle_id}/applications"
+    accepted = await api.post(apply, json=form(programme, 1))
+    assert accepted.status_code == 201
+    application_id = accepted.json()["application_id"]
+    assert accepted.json().keys() == {"application_id", "received_at"}
+
+    wrong_check = form(programme, 2)
+    code = wrong_check["credit_code"]
+    wrong_check["credit_code"] = code[:-1] + ("1" if code[-1] != "1" else "2")
+    refused = await api.post(apply, json=wrong_check)
+    assert refused.status_code == 422 and "check digit" in refused.json()["detail"]
+
+    duplicate = await api.post(apply, json=form(programme, 1))
+    assert duplicate.status_code == 409 and "duplicate application" in duplicate.json()["detail"]
+
+    missing = form(programme, 3)
+    missing["conditions"] = missing["conditions"][:1]
+    refused = await api.post(apply, json=missing)
+    assert refused.status_code == 409 and "conditions must list each of" in refused.json()["detail"]
+
+    assert (await api.post(apply, json={**form(programme, 4), "nickname": "x"})).status_code == 422
+
+    shown = await api.get(f"/api/v1/applications/{application_id}")
+    assert shown.status_code == 200 and shown.json()["application_id"] == application_id
+
+    decision = {"actor": actor("applicant", "quality01@applicant.example.cn"), "verdicts": []}
+    wrong_role = await api.post(
+        f"/api/v1/applications/{application_id}/acts/decide_qualification", json=decision
+    )
+    assert wrong_role.status_code == 409 and "wrong actor" in wrong_role.json()["detail"]
+    wrong_kind = await api.post(
+        f"/api/v1/consultations/{cycle_id}/acts/answer", json={"actor": {}, "answers": []}
+    )
+    assert wrong_kind.status_code == 404
+
+    listed = await _eventually_listed(api, cycle_id)
+    assert listed["programme_id"] == QINGDAO
+
+
+async def _eventually_listed(api: httpx.AsyncClient, cycle_id: str) -> dict[str, Any]:
+    """The read model is written by an activity shortly after the cycle opens."""
+    for _ in range(100):
+        rows = (await api.get("/api/v1/cycles", params={"year": 2026})).json()["data"]
+        if found := next((r for r in rows if r["cycle_id"] == cycle_id), None):
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{cycle_id} never reached the read model")
+
+
+async def test_openapi_and_health(api: httpx.AsyncClient) -> None:
+    document = (await api.get("/openapi.json")).json()
+    assert document["info"]["title"] == "awardcycle"
+    for act in ACTS.values():
+        operation = document["paths"][f"/api/v1/{act.workflow}s/{{workflow_id}}/acts/{act.name}"]["post"]
+        body = operation["requestBody"]["content"]["application/json"]["schema"]
+        assert body == {"$ref": f"#/components/schemas/{act.input.__name__}"}
+    health = await api.get("/healthz")
+    assert (health.status_code, health.json()) == (200, {"temporal": "ok", "store": "ok"})
+
+
+async def _until_consultation(env: WorkflowEnvironment, cycle_id: str, player: Player) -> CycleStatus:
+    simulator = Simulator(env.client, cycle_id, player, day_sleeper(env))
+    for _ in range(366):
+        status = await service.cycle_status(env.client, cycle_id)
+        if status.stage is StageKind.CONSULTATION and status.consultations:
+            return status
+        if not await simulator.step(status):
+            await env.sleep(timedelta(days=1))
+    raise AssertionError("the cycle never reached the consultation")
+
+
+async def _token(inbox: Inbox, consultation_id: str) -> str:
+    """The raw token, from the link in the department's request email (sent by an activity)."""
+    for _ in range(200):
+        for message in inbox.messages:
+            if f"{consultation_id}/request@" in str(message["Message-ID"]):
+                for part in message.walk():
+                    if part.get_content_type() == "text/plain":
+                        text = part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
+                        if match := LINK.search(text):
+                            return match.group(1)
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no request email for {consultation_id}")
+
+
+async def test_task_link_end_to_end(
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    task_queue: str,
+    engine: Engine,
+    inbox: Inbox,
+    cycles: list[str],
+) -> None:
+    programme = small(get_programme(QINGDAO))
+    cycle_id = await start(env.client, programme, task_queue, f"api-{uuid.uuid4().hex[:6]}")
+    cycles.append(cycle_id)
+    await apply_all(env.client, cycle_id, forms(programme))
+    status = await _until_consultation(env, cycle_id, Player(programme=programme))
+    candidates = [c.application_id for c in status.shortlist]
+    assert candidates
+    first, second, third = programme.departments[:3]
+    consultation_id = ids.consultation_id(cycle_id, first.id)
+    token = await _token(inbox, consultation_id)
+
+    shown = await api.get(f"/api/v1/tasks/{token}")
+    assert shown.status_code == 200
+    assert shown.headers["cache-control"] == "no-store" and shown.headers["referrer-policy"] == "no-referrer"
+    task = shown.json()
+    assert (task["task_id"], task["kind"], task["department"]["id"]) == (
+        consultation_id,
+        "consultation",
+        first.id,
+    )
+    assert [c["application_id"] for c in task["candidates"]] == candidates
+    assert (task["answered"], task["revision"], task["answers"]) == (False, 0, [])
+    digest = token_sha256(token)
+    with session(engine) as s:
+        link = queries.find_task_link(s, token_sha256=digest)
+        assert link is not None and link.last_used_at is None, "GET changes nothing"
+
+    answers = [
+        {
+            "application_id": a,
+            "opinion": "objection" if a == candidates[0] else "no_objection",
+            "reason": "存在失信记录",
+        }
+        for a in candidates
+    ]
+    answered = await api.post(f"/api/v1/tasks/{token}", json={"answers": answers, "expected_revision": 0})
+    assert answered.status_code == 200
+    assert (answered.json()["act"], answered.json()["revision"]) == ("answer", 1)
+    stale = await api.post(f"/api/v1/tasks/{token}", json={"answers": answers, "expected_revision": 0})
+    assert stale.status_code == 409 and "stale revision 0" in stale.json()["detail"]
+    assert stale.headers["referrer-policy"] == "no-referrer"
+    with session(engine) as s:
+        link = queries.find_task_link(s, token_sha256=digest)
+        assert link is not None and link.last_used_at is not None
+    consultation = (await api.get(f"/api/v1/consultations/{consultation_id}")).json()
+    assert consultation["answered_by"] == actor("department", first.id, "link")
+
+    # Through the act routes, a caller's channel is "api", unless a coordinator records a paper answer.
+    no_objection = [{"application_id": a, "opinion": "no_objection"} for a in candidates]
+    for department, who in (
+        (second, actor("coordinator", "coordinator", "paper")),
+        (third, actor("department", third.id, "link")),
+    ):
+        workflow_id = ids.consultation_id(cycle_id, department.id)
+        done = await api.post(
+            f"/api/v1/consultations/{workflow_id}/acts/answer", json={"actor": who, "answers": no_objection}
+        )
+        assert done.status_code == 200, done.text
+        recorded = (await api.get(f"/api/v1/consultations/{workflow_id}")).json()["answered_by"]
+        assert recorded["channel"] == ("paper" if who["role"] == "coordinator" else "api")
+
+    for wrong in ("short", secrets.token_urlsafe(32)):
+        refused = await api.get(f"/api/v1/tasks/{wrong}")
+        assert (refused.status_code, refused.json()) == (404, {"detail": INVALID})
+    with session(engine) as s:
+        queries.revoke_task_links(s, task_id=consultation_id)
+    revoked = await api.get(f"/api/v1/tasks/{token}")
+    assert (revoked.status_code, revoked.json()) == (410, {"detail": INVALID})

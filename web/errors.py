@@ -1,0 +1,41 @@
+"""Refusals become JSON `{"detail": "..."}` with one line saying why."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from temporalio.service import RPCError
+
+from awardcycle.service import Refused
+from programmes import CatalogueError, UnknownProgrammeError
+
+log = logging.getLogger(__name__)
+
+
+def _detail(status: int, reason: str) -> JSONResponse:
+    # Reasons may quote multi-line server messages; a refusal is one line.
+    return JSONResponse(status_code=status, content={"detail": " ".join(reason.split())})
+
+
+async def _refused(request: Request, error: Exception) -> JSONResponse:
+    status = error.status if isinstance(error, Refused) else 400
+    return _detail(status, str(error))
+
+
+async def _catalogue(request: Request, error: Exception) -> JSONResponse:
+    return _detail(404 if isinstance(error, UnknownProgrammeError) else 422, str(error))
+
+
+async def _temporal_failed(request: Request, error: Exception) -> JSONResponse:
+    # The path is not logged: a task link's path carries its token.
+    log.warning("Temporal call failed during %s: %s", request.method, error)
+    status = error.status.name if isinstance(error, RPCError) else "UNKNOWN"
+    return _detail(503, f"工作流服务暂不可用 (Temporal call failed: {status}); try again shortly")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Refused, _refused)
+    app.add_exception_handler(CatalogueError, _catalogue)
+    app.add_exception_handler(RPCError, _temporal_failed)

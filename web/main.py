@@ -1,0 +1,88 @@
+"""The web app: `create_app(settings)` for a server, or with a client and engine the caller owns."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from sqlalchemy import Engine
+from temporalio.client import Client
+
+from awardcycle.settings import Settings
+from awardcycle.temporal_client import connect
+from schemas.ids import TASK_QUEUE
+from store.db import create_all, make_engine
+from web.errors import install_error_handlers
+from web.routes import acts, applications, consultations, cycles, health, notices, programmes, tasks
+
+API_PREFIX = "/api/v1"
+TASKS_PATH = f"{API_PREFIX}/tasks/"
+# A task link's path carries its token: /t/{token} for the page, /api/v1/tasks/{token} for JSON.
+_TOKEN_IN_PATH = re.compile(r"(/t/|/api/v1/tasks/)[^/?#\s]+")
+
+
+class RedactTokens(logging.Filter):
+    """Uvicorn's access log prints each path; print a task link's without its token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _TOKEN_IN_PATH.sub(r"\1…", arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        return True
+
+
+def api_router() -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX)
+    for module in (programmes, cycles, applications, consultations, notices, acts, tasks):
+        router.include_router(module.router)
+    return router
+
+
+async def _private_task_links(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    response = await call_next(request)
+    if request.url.path.startswith(TASKS_PATH):
+        # Neither a cache nor the next site's Referer header may keep the token.
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def create_app(
+    settings: Settings,
+    client: Client | None = None,
+    engine: Engine | None = None,
+    *,
+    task_queue: str = TASK_QUEUE,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = app.state.engine is None
+        if app.state.client is None:
+            app.state.client = await connect(settings)
+        if owned:
+            app.state.engine = make_engine(settings)
+            create_all(app.state.engine)
+        yield
+        if owned:
+            app.state.engine.dispose()
+
+    app = FastAPI(title="awardcycle", version=version("awardcycle"), lifespan=lifespan)
+    app.state.settings = settings
+    app.state.client = client
+    app.state.engine = engine
+    app.state.task_queue = task_queue
+    install_error_handlers(app)
+    app.middleware("http")(_private_task_links)
+    app.include_router(health.router)
+    app.include_router(api_router())
+    access_log = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactTokens) for f in access_log.filters):
+        access_log.addFilter(RedactTokens())
+    return app

@@ -1,0 +1,100 @@
+"""What the JSON API takes and returns, apart from the workflow models it passes through unchanged."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from schemas.common import HolidayCalendar, Model
+from schemas.consultation import Candidate, CandidateOpinion
+from schemas.programme import Level, Recommendation
+
+# A dot separates a cycle's id from its children's (`{cycle}.app-0001`), so a cycle id has none.
+CYCLE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
+
+
+class Detail(Model):
+    """Every refusal: one line saying why."""
+
+    detail: str
+
+
+class ProgrammeSummary(Model):
+    id: str
+    name_zh: str
+    name_en: str
+    level: Level
+    every_years: int
+    feeds: list[Recommendation]
+
+
+class ProgrammesPublic(Model):
+    data: list[ProgrammeSummary]
+    count: int
+
+
+class CycleStart(Model):
+    programme: str
+    year: int = Field(ge=2000, le=2100)
+    day_seconds: float | None = Field(
+        default=None, gt=0, description="a rehearsal: real seconds per cycle day"
+    )
+    holidays: HolidayCalendar | None = Field(
+        default=None, description="the year's holiday calendar, when the library does not cover it yet"
+    )
+    cycle_id: str | None = Field(default=None, pattern=CYCLE_ID_PATTERN)
+
+
+class CycleStarted(Model):
+    cycle_id: str
+
+
+class CyclePublic(Model):
+    cycle_id: str
+    programme_id: str
+    year: int
+    started_at: datetime
+    day_seconds: float | None
+    stage: str
+    completed: bool
+    updated_at: datetime
+
+
+class CyclesPublic(Model):
+    data: list[CyclePublic]
+    count: int
+
+
+class DepartmentPublic(Model):
+    id: str
+    name_zh: str
+    name_en: str
+
+
+class TaskPublic(Model):
+    """What a task link shows its recipient."""
+
+    task_id: str
+    kind: str
+    programme_name_zh: str
+    deadline: datetime
+    department: DepartmentPublic
+    candidates: list[Candidate]
+    answered: bool
+    revision: int
+    answers: list[CandidateOpinion]
+
+
+class TaskAnswers(Model):
+    """A department's answer through its link; the link itself says who is answering."""
+
+    answers: list[CandidateOpinion]
+    expected_revision: int | None = Field(
+        default=None, description="the revision this answer replaces; a stale one is refused"
+    )
+
+
+class Health(Model):
+    temporal: str
+    store: str
