@@ -108,9 +108,7 @@ class CalendarActivities:
         drops those already past by its own clock, which in a rehearsal is not the wall clock."""
         try:
             calendar = WorkingDayCalendar(request.calendar)
-            instants = [
-                calendar.subtract_working_days(request.deadline, n) for n in request.working_days_before
-            ]
+            instants = [calendar.subtract_working_days(request.deadline, n) for n in request.working_days_before]
             return ReminderResult(instants=instants)
         except CalendarError as e:
             raise _non_retryable(e) from None

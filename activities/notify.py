@@ -35,9 +35,7 @@ def _render(template: str, context: Mapping[str, Any]) -> RenderedMessage:
         return render(template, context)
     except (TemplateError, ValueError, TypeError) as exc:
         # A bad template or context stays bad on every retry.
-        raise ApplicationError(
-            f"cannot render {template}: {exc}", type="TemplateError", non_retryable=True
-        ) from exc
+        raise ApplicationError(f"cannot render {template}: {exc}", type="TemplateError", non_retryable=True) from exc
 
 
 class NotificationActivities:
@@ -64,9 +62,7 @@ class NotificationActivities:
                 return stored
             token = secrets.token_urlsafe(TOKEN_BYTES)
             link = f"{self._settings.public_base_url.rstrip('/')}/t/{token}"
-            rendered = _render(
-                request.template, {**request.context, "deadline": request.deadline, "link": link}
-            )
+            rendered = _render(request.template, {**request.context, "deadline": request.deadline, "link": link})
             now = datetime.now(UTC)
             queries.add_task_link(
                 s,

@@ -33,7 +33,13 @@ class Act:
 ACTS: dict[str, Act] = {
     act.name: act
     for act in (
-        Act("extend_deadline", "cycle", DeadlineExtension, StageRecord, "延长当前环节截止时间 Extend the open stage"),
+        Act(
+            "extend_deadline",
+            "cycle",
+            DeadlineExtension,
+            StageRecord,
+            "延长当前环节截止时间 Extend the open stage",
+        ),
         Act("record_approval", "cycle", GovernmentApproval, GovernmentApproval, "记录政府批准 Record approval"),
         Act("decide_qualification", "application", QualificationDecision, ActReceipt, "资格筛查 Qualification"),
         Act("decide_materials", "application", MaterialDecision, ActReceipt, "材料符合性审查 Material review"),

@@ -146,10 +146,12 @@ def cycle_start(
     programme: str,
     year: Annotated[int, typer.Option(help="the edition's year")],
     day_seconds: Annotated[
-        float | None, typer.Option(help="rehearsal: real seconds per cycle day; the clock starts on the opening date")
+        float | None,
+        typer.Option(help="rehearsal: real seconds per cycle day; the clock starts on the opening date"),
     ] = None,
     holidays: Annotated[
-        list[Path] | None, typer.Option(help="a year's holiday calendar (TOML or JSON), for years the library lacks")
+        list[Path] | None,
+        typer.Option(help="a year's holiday calendar (TOML or JSON), for years the library lacks"),
     ] = None,
     cycle_id: Annotated[str | None, typer.Option(help="override the default id PROGRAMME-YEAR")] = None,
     as_json: JsonFlag = False,
@@ -217,17 +219,14 @@ def cycle_list(as_json: JsonFlag = False) -> None:
     from store.db import make_engine, session
 
     with session(make_engine(get_settings())) as db:
-        rows = [
-            {"cycle_id": r.cycle_id, "programme_id": r.programme_id, "year": r.year, "stage": r.stage,
-             "completed": r.completed}
-            for r in queries.list_cycles(db)
-        ]
+        columns = ("cycle_id", "programme_id", "year", "stage", "completed")
+        rows = [r.model_dump(include=set(columns)) for r in queries.list_cycles(db)]
     if as_json:
         print_json(rows)
         return
     table = Table("cycle", "programme", "year", "stage", "completed")
     for row in rows:
-        table.add_row(row["cycle_id"], row["programme_id"], str(row["year"]), row["stage"], str(row["completed"]))
+        table.add_row(*(str(row[column]) for column in columns))
     out.print(table)
 
 
@@ -241,7 +240,9 @@ def cycle_extend(
 ) -> None:
     """Extend the deadline of the open stage."""
     payload = {"actor": actor(Role.COORDINATOR, by), "working_days": days, "reason": reason}
-    record = run(lambda client: service.perform(client, cycle_id, "extend_deadline", _payload("extend_deadline", payload)))
+    record = run(
+        lambda client: service.perform(client, cycle_id, "extend_deadline", _payload("extend_deadline", payload))
+    )
     print_json(record) if as_json else out.print(f"extended: {record.model_dump(mode='json')}")
 
 
@@ -382,4 +383,3 @@ def up() -> None:
     except (OSError, RuntimeError) as error:
         fail(str(error))
     out.print("stopped")
-

@@ -107,17 +107,13 @@ async def start_dev_server(settings: Settings, *, ready_timeout: float = 60.0) -
 
 async def set_retention(client: Client, namespace: str, retention: timedelta) -> None:
     """Sets how long closed workflows are kept, unless it already is that long."""
-    described = await client.workflow_service.describe_namespace(
-        DescribeNamespaceRequest(namespace=namespace)
-    )
+    described = await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
     if described.config.workflow_execution_retention_ttl.ToTimedelta() == retention:
         return
     ttl = Duration()
     ttl.FromTimedelta(retention)
     await client.workflow_service.update_namespace(
-        UpdateNamespaceRequest(
-            namespace=namespace, config=NamespaceConfig(workflow_execution_retention_ttl=ttl)
-        )
+        UpdateNamespaceRequest(namespace=namespace, config=NamespaceConfig(workflow_execution_retention_ttl=ttl))
     )
 
 
@@ -130,9 +126,7 @@ async def _wait_until_ready(
     request = DescribeNamespaceRequest(namespace=settings.temporal_namespace)
     while True:
         if process.returncode is not None:
-            raise RuntimeError(
-                f"the Temporal dev server exited with code {process.returncode}; see {log_file}"
-            )
+            raise RuntimeError(f"the Temporal dev server exited with code {process.returncode}; see {log_file}")
         try:
             client = await Client.connect(
                 settings.temporal_target,

@@ -14,7 +14,18 @@ from schemas.programme import ApplicantKind, Programme
 _CODE_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _PREFIXES = ["海尔", "海信", "青啤", "双星", "澳柯玛", "红领", "中车", "港湾", "蓝谷", "崂山", "即墨", "胶州"]
 _SUFFIXES = ["智能制造", "精密机械", "食品", "纺织", "新材料", "医疗器械", "电子", "物流", "建工", "海洋科技"]
-_REGIONS = ["市南区", "市北区", "黄岛区", "崂山区", "李沧区", "城阳区", "即墨区", "胶州市", "平度市", "莱西市"]
+_REGIONS = [
+    "市南区",
+    "市北区",
+    "黄岛区",
+    "崂山区",
+    "李沧区",
+    "城阳区",
+    "即墨区",
+    "胶州市",
+    "平度市",
+    "莱西市",
+]
 
 
 def credit_code(rng: random.Random, region: str = "370200") -> str:
@@ -34,9 +45,7 @@ def application(programme: Programme, index: int, seed: int = 0) -> ApplicationF
         category=category,
         region=rng.choice(_REGIONS),
         contact_email=f"quality{index:02d}@applicant.example.cn",
-        conditions=[
-            ConditionClaim(id=c.id, met=True, evidence="见申报材料附件") for c in programme.conditions
-        ],
+        conditions=[ConditionClaim(id=c.id, met=True, evidence="见申报材料附件") for c in programme.conditions],
         documents=documents(name, ("申报书", "自评报告", "证明材料")),
     )
 

@@ -63,7 +63,11 @@ async def start_cycle(
         await client.start_workflow(
             AwardCycleWorkflow.run,
             CycleInput(
-                cycle_id=workflow_id, programme=programme, year=year, day_seconds=day_seconds, calendar=calendar
+                cycle_id=workflow_id,
+                programme=programme,
+                year=year,
+                day_seconds=day_seconds,
+                calendar=calendar,
             ),
             id=workflow_id,
             task_queue=task_queue,
@@ -113,17 +117,13 @@ async def _closed(handle: WorkflowHandle[Any, Any]) -> bool:
     return description.status is not WorkflowExecutionStatus.RUNNING
 
 
-async def submit_application(
-    client: Client, cycle_id: str, form: ApplicationForm, actor: Actor
-) -> ApplicationAccepted:
+async def submit_application(client: Client, cycle_id: str, form: ApplicationForm, actor: Actor) -> ApplicationAccepted:
     if form.credit_code and (problem := credit_code_problem(form.credit_code)):
         raise Refused(problem, status=422)
     handle = client.get_workflow_handle(cycle_id)
     submission = ApplicationSubmission(actor=actor, form=form)
     result: ApplicationAccepted = await _call(
-        handle.execute_update(
-            AwardCycleWorkflow.submit_application, submission, result_type=ApplicationAccepted
-        ),
+        handle.execute_update(AwardCycleWorkflow.submit_application, submission),
         handle,
     )
     return result

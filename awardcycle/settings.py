@@ -50,9 +50,7 @@ class Settings(BaseSettings):
         if self.smtp_host and self.smtp_username:
             password = self.smtp_password.get_secret_value() if self.smtp_password else ""
             if password.strip().lower() in PLACEHOLDER_SECRETS:
-                raise ValueError(
-                    "AWARDCYCLE_SMTP_PASSWORD is empty or a placeholder; set the relay's real password"
-                )
+                raise ValueError("AWARDCYCLE_SMTP_PASSWORD is empty or a placeholder; set the relay's real password")
         return self
 
     @property

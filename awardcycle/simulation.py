@@ -93,7 +93,8 @@ class Player:
     def defence(self, application_id: str) -> DefenceScore:
         level = self.quality(application_id)
         return DefenceScore(
-            actor=self.actor(Role.EXPERT, "defence-panel"), score=round(level * self.programme.rubric.total_points, 1)
+            actor=self.actor(Role.EXPERT, "defence-panel"),
+            score=round(level * self.programme.rubric.total_points, 1),
         )
 
     def department_answer(self, status: ConsultationStatus, candidates: list[str]) -> ConsultationAnswer | None:
@@ -133,7 +134,7 @@ class Player:
     def approval(self, status: CycleStatus) -> GovernmentApproval:
         return GovernmentApproval(
             actor=self.actor(Role.COORDINATOR, "coordinator"),
-            document_number=f"{self.programme.approval_authority_zh}〔{status.year}〕{_unit(status.cycle_id) * 90 + 10:.0f}号",
+            document_number=f"政字〔{status.year}〕{10 + int(_unit(status.cycle_id) * 90)}号",
             approved_on=status.cycle_time.date(),
         )
 
@@ -236,8 +237,7 @@ class Simulator:
             self._objected.add(workflow_id)
             for objection in self.player.public_objections(status):
                 acted |= await self._act(workflow_id, "lodge_objection", objection)
-        for objection in status.objections:
-            if not objection.resolved:
-                acted |= await self._act(workflow_id, "resolve_objection", self.player.resolution(objection))
+        for lodged in status.objections:
+            if not lodged.resolved:
+                acted |= await self._act(workflow_id, "resolve_objection", self.player.resolution(lodged))
         return acted
-

@@ -76,9 +76,7 @@ def get_programme(programme_id: str, directory: Path | None = None) -> Programme
     catalogue = load_catalogue(directory)
     if programme_id not in catalogue:
         known = ", ".join(catalogue) or "none"
-        raise UnknownProgrammeError(
-            directory or CATALOGUE, "id", f"unknown programme {programme_id!r}; known: {known}"
-        )
+        raise UnknownProgrammeError(directory or CATALOGUE, "id", f"unknown programme {programme_id!r}; known: {known}")
     return catalogue[programme_id]
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pydantic import Field
+
 from schemas.common import HolidayCalendar, Model
 from schemas.programme import Duration
 
@@ -11,7 +13,7 @@ from schemas.programme import Duration
 class CalendarSpec(Model):
     """Which holiday data a cycle uses: the library, plus calendars a coordinator supplied."""
 
-    supplied: list[HolidayCalendar] = []
+    supplied: list[HolidayCalendar] = Field(default_factory=list)
 
 
 class DeadlineRequest(Model):

@@ -73,13 +73,9 @@ def list_results(session: Session, *, cycle_id: str) -> list[ResultRow]:
     return list(session.exec(query))
 
 
-def record_recommendations(
-    session: Session, *, cycle_id: str, recommendations: Sequence[RecommendationRow]
-) -> None:
+def record_recommendations(session: Session, *, cycle_id: str, recommendations: Sequence[RecommendationRow]) -> None:
     """Upserts by (target programme, application); the `id` and `cycle_id` of the values are ignored."""
-    existing = {
-        (r.target_programme, r.application_id): r for r in list_recommendations(session, cycle_id=cycle_id)
-    }
+    existing = {(r.target_programme, r.application_id): r for r in list_recommendations(session, cycle_id=cycle_id)}
     for recommendation in recommendations:
         values = recommendation.model_dump(exclude={"id", "cycle_id"})
         row = existing.get((recommendation.target_programme, recommendation.application_id))
@@ -138,9 +134,7 @@ def find_task_link(session: Session, *, token_sha256: str) -> TaskLink | None:
 
 
 def mark_task_link_used(session: Session, *, token_sha256: str, used_at: datetime) -> None:
-    session.exec(
-        update(TaskLink).where(col(TaskLink.token_sha256) == token_sha256).values(last_used_at=used_at)
-    )
+    session.exec(update(TaskLink).where(col(TaskLink.token_sha256) == token_sha256).values(last_used_at=used_at))
 
 
 def revoke_task_links(session: Session, *, task_id: str) -> None:
@@ -187,9 +181,7 @@ def mark_outbox_sent(session: Session, *, message_id: str, sent_at: datetime) ->
     session.exec(
         update(OutboxMessage)
         .where(col(OutboxMessage.message_id) == message_id)
-        .values(
-            status=OutboxStatus.SENT, attempts=OutboxMessage.attempts + 1, sent_at=sent_at, last_error=None
-        )
+        .values(status=OutboxStatus.SENT, attempts=OutboxMessage.attempts + 1, sent_at=sent_at, last_error=None)
     )
 
 

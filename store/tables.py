@@ -106,9 +106,7 @@ class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox_message"
 
     message_id: str = Field(primary_key=True)
-    workflow_id: str | None = Field(
-        default=None, index=True, description="the sender; none outside a workflow"
-    )
+    workflow_id: str | None = Field(default=None, index=True, description="the sender; none outside a workflow")
     purpose: str = Field(description="the template it was rendered from")
     recipient: str
     subject: str

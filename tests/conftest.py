@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -34,7 +33,7 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[Message] = []
 
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         self.messages.append(message_from_bytes(envelope.content))  # type: ignore[attr-defined]
         return "250 Message accepted for delivery"
 
@@ -59,7 +58,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, inbox: Inbox) -> Settings
         home=home,
         smtp_host="127.0.0.1",
         smtp_port=inbox.port,  # type: ignore[attr-defined]
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
 
 
@@ -90,5 +89,3 @@ async def task_queue(env: WorkflowEnvironment, settings: Settings, engine: Engin
 @pytest.fixture
 def data_dir() -> Path:
     return Path(__file__).parent / "data"
-
-

@@ -9,7 +9,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from awardcycle import samples, service
-from awardcycle.simulation import Player, Simulator
+from awardcycle.simulation import Pause, Player, Simulator
 from schemas import ids
 from schemas.application import (
     ApplicationForm,
@@ -19,7 +19,13 @@ from schemas.application import (
     SupplementSubmission,
 )
 from schemas.common import Actor, Channel, Role
-from schemas.consultation import CandidateOpinion, ConsultationAnswer, ConsultationStatus, ObjectionDecision, Opinion
+from schemas.consultation import (
+    CandidateOpinion,
+    ConsultationAnswer,
+    ConsultationStatus,
+    ObjectionDecision,
+    Opinion,
+)
 from schemas.cycle import CycleStatus
 from schemas.notice import NoticeObjection, NoticeStatus, ObjectionResolution, PublicObjection
 from schemas.programme import OnsiteReview, Programme, Quotas
@@ -80,7 +86,9 @@ class ScriptedPlayer(Player):
         self.reviewed.add(application_id)
         if first and self.label(application_id) in ("no-supplement", "supplemented"):
             return MaterialDecision(
-                actor=self.actor(Role.SECRETARIAT, "secretariat"), conforming=False, missing=["近三年审计报告"]
+                actor=self.actor(Role.SECRETARIAT, "secretariat"),
+                conforming=False,
+                missing=["近三年审计报告"],
             )
         return super().materials(application_id, form)
 
@@ -137,7 +145,7 @@ class ScriptedPlayer(Player):
         )
 
 
-def day_sleeper(env: WorkflowEnvironment):  # type: ignore[no-untyped-def]
+def day_sleeper(env: WorkflowEnvironment) -> Pause:
     async def pause(status: CycleStatus) -> None:
         await env.sleep(timedelta(days=1))
 

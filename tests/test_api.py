@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import secrets
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notify import token_sha256
@@ -28,7 +30,7 @@ from store import queries
 from store.db import session
 from tests.conftest import Inbox
 from tests.scenario import apply_all, day_sleeper, forms, small, start, terminate
-from web.main import create_app
+from web.main import RedactTokens, create_app
 from web.routes.tasks import INVALID
 
 QINGDAO = "qingdao-mayor-quality-award"
@@ -115,13 +117,9 @@ async def test_cycle_applications_and_acts(api: httpx.AsyncClient, cycles: list[
     assert shown.status_code == 200 and shown.json()["application_id"] == application_id
 
     decision = {"actor": actor("applicant", "quality01@applicant.example.cn"), "verdicts": []}
-    wrong_role = await api.post(
-        f"/api/v1/applications/{application_id}/acts/decide_qualification", json=decision
-    )
+    wrong_role = await api.post(f"/api/v1/applications/{application_id}/acts/decide_qualification", json=decision)
     assert wrong_role.status_code == 409 and "wrong actor" in wrong_role.json()["detail"]
-    wrong_kind = await api.post(
-        f"/api/v1/consultations/{cycle_id}/acts/answer", json={"actor": {}, "answers": []}
-    )
+    wrong_kind = await api.post(f"/api/v1/consultations/{cycle_id}/acts/answer", json={"actor": {}, "answers": []})
     assert wrong_kind.status_code == 404
 
     listed = await _eventually_listed(api, cycle_id)
@@ -149,6 +147,21 @@ async def test_openapi_and_health(api: httpx.AsyncClient) -> None:
     assert (health.status_code, health.json()) == (200, {"temporal": "ok", "store": "ok"})
 
 
+async def test_health_without_store(env: WorkflowEnvironment, settings: Settings, tmp_path: Path) -> None:
+    unreachable = create_engine(f"sqlite:///{tmp_path / 'missing' / 'store.db'}")
+    app = create_app(settings, env.client, unreachable)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        health = await client.get("/healthz")
+    assert (health.status_code, health.json()) == (503, {"temporal": "ok", "store": "unavailable"})
+
+
+def test_access_log_hides_tokens() -> None:
+    args = ("127.0.0.1:5000", "POST", "/api/v1/tasks/Zm9vYmFyYmF6cXV1eGZvb2Jhcg?x=1", "1.1", 200)
+    record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d', args, None)
+    assert RedactTokens().filter(record)
+    assert record.getMessage() == '127.0.0.1:5000 - "POST /api/v1/tasks/…?x=1 HTTP/1.1" 200'
+
+
 async def _until_consultation(env: WorkflowEnvironment, cycle_id: str, player: Player) -> CycleStatus:
     simulator = Simulator(env.client, cycle_id, player, day_sleeper(env))
     for _ in range(366):
@@ -167,8 +180,9 @@ async def _token(inbox: Inbox, consultation_id: str) -> str:
             if f"{consultation_id}/request@" in str(message["Message-ID"]):
                 for part in message.walk():
                     if part.get_content_type() == "text/plain":
-                        text = part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
-                        if match := LINK.search(text):
+                        body = part.get_payload(decode=True)
+                        assert isinstance(body, bytes)
+                        if match := LINK.search(body.decode(part.get_content_charset() or "utf-8")):
                             return match.group(1)
         await asyncio.sleep(0.05)
     raise AssertionError(f"no request email for {consultation_id}")

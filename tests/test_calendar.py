@@ -220,17 +220,13 @@ def test_a_weekend_holiday_is_allowed(tmp_path: Path) -> None:
 
 
 async def test_compute_deadline_activity() -> None:
-    request = DeadlineRequest(
-        start=shanghai(2026, 9, 30, 15, 0), duration=working(5), calendar=CalendarSpec()
-    )
+    request = DeadlineRequest(start=shanghai(2026, 9, 30, 15, 0), duration=working(5), calendar=CalendarSpec())
     result = await ActivityEnvironment().run(CalendarActivities().compute_deadline, request)
     assert result.deadline == shanghai(2026, 10, 14)
 
 
 async def test_reminder_instants_activity_keeps_the_request_order() -> None:
-    request = ReminderRequest(
-        deadline=shanghai(2026, 10, 14), working_days_before=[3, 1], calendar=CalendarSpec()
-    )
+    request = ReminderRequest(deadline=shanghai(2026, 10, 14), working_days_before=[3, 1], calendar=CalendarSpec())
     result = await ActivityEnvironment().run(CalendarActivities().reminder_instants, request)
     assert result.instants == [shanghai(2026, 10, 9, 9, 0), shanghai(2026, 10, 12, 9, 0)]
 
@@ -252,9 +248,7 @@ async def test_missing_2027_data_is_a_non_retryable_application_error() -> None:
 
 
 async def test_bad_reminder_request_is_a_non_retryable_application_error() -> None:
-    request = ReminderRequest(
-        deadline=shanghai(2026, 10, 14), working_days_before=[0], calendar=CalendarSpec()
-    )
+    request = ReminderRequest(deadline=shanghai(2026, 10, 14), working_days_before=[0], calendar=CalendarSpec())
     with pytest.raises(ApplicationError) as raised:
         await ActivityEnvironment().run(CalendarActivities().reminder_instants, request)
     assert raised.value.type == "CalendarError"

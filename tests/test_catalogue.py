@@ -108,9 +108,7 @@ def test_get_programme_reads_one_file_or_names_the_known_ids() -> None:
 @pytest.fixture
 def copy(tmp_path: Path) -> Path:
     """A writable copy of the catalogue's data files."""
-    return shutil.copytree(
-        CATALOGUE, tmp_path / "programmes", ignore=shutil.ignore_patterns("*.py", "__pycache__")
-    )
+    return shutil.copytree(CATALOGUE, tmp_path / "programmes", ignore=shutil.ignore_patterns("*.py", "__pycache__"))
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -254,9 +252,7 @@ def test_a_broken_file_names_file_field_and_reason(
 def test_every_validation_error_is_counted(copy: Path) -> None:
     edit(copy / QINGDAO, "winners = 10", "winners = -1")
     edit(copy / QINGDAO, "nominations = 9", "nominations = -1")
-    with pytest.raises(
-        CatalogueError, match=r"quotas\.winners: Input should be greater than 0 \(and 1 more\)$"
-    ):
+    with pytest.raises(CatalogueError, match=r"quotas\.winners: Input should be greater than 0 \(and 1 more\)$"):
         load_programme_file(copy / QINGDAO)
 
 

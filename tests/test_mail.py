@@ -86,6 +86,7 @@ def link_request(message_id: str = "sd-2026.consultation-gaj/request") -> TaskLi
         recipient_id="gaj",
         recipient_email="quality@gaj.shandong.example.cn",
         deadline=DEADLINE,
+        closes_at=DEADLINE,
         template="consultation_request",
         context={
             "programme": "山东省质量奖",

@@ -30,9 +30,7 @@ class RedactTokens(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(
-                _TOKEN_IN_PATH.sub(r"\1…", arg) if isinstance(arg, str) else arg for arg in record.args
-            )
+            record.args = tuple(_TOKEN_IN_PATH.sub(r"\1…", arg) if isinstance(arg, str) else arg for arg in record.args)
         return True
 
 
@@ -43,9 +41,7 @@ def api_router() -> APIRouter:
     return router
 
 
-async def _private_task_links(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
+async def _private_task_links(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
     response = await call_next(request)
     if request.url.path.startswith(TASKS_PATH):
         # Neither a cache nor the next site's Referer header may keep the token.

@@ -37,9 +37,7 @@ class ProgrammesPublic(Model):
 class CycleStart(Model):
     programme: str
     year: int = Field(ge=2000, le=2100)
-    day_seconds: float | None = Field(
-        default=None, gt=0, description="a rehearsal: real seconds per cycle day"
-    )
+    day_seconds: float | None = Field(default=None, gt=0, description="a rehearsal: real seconds per cycle day")
     holidays: HolidayCalendar | None = Field(
         default=None, description="the year's holiday calendar, when the library does not cover it yet"
     )

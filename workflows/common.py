@@ -7,28 +7,31 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.calendar import CalendarSpec, DeadlineRequest, DeadlineResult, ReminderRequest, ReminderResult
+    from schemas.calendar import (
+        CalendarSpec,
+        DeadlineRequest,
+        DeadlineResult,
+        ReminderRequest,
+        ReminderResult,
+    )
     from schemas.common import Actor, RehearsalClock, Role
     from schemas.programme import Duration
 
 T = TypeVar("T")
 
 # Calendar lookups are fast and local; a failure is a bug or missing data, not a transient outage.
-CALENDAR = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(maximum_attempts=3, non_retryable_error_types=["MissingHolidayData"]),
-}
+CALENDAR_TIMEOUT = timedelta(seconds=30)
+CALENDAR_RETRY = RetryPolicy(maximum_attempts=3, non_retryable_error_types=["MissingHolidayData", "CalendarError"])
 # Mail and the read model depend on outside servers: retry with backoff for as long as a day.
-SIDE_EFFECT = {
-    "start_to_close_timeout": timedelta(seconds=60),
-    "schedule_to_close_timeout": timedelta(days=1),
-    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=10)),
-}
+SIDE_EFFECT_TIMEOUT = timedelta(seconds=60)
+SIDE_EFFECT_DEADLINE = timedelta(days=1)
+SIDE_EFFECT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=10))
 # Never more than this many signals or children in flight from one workflow (Temporal caps at 2,000).
 BATCH = 200
 
@@ -53,7 +56,8 @@ async def deadline_after(start: datetime, duration: Duration, calendar: Calendar
         "compute_deadline",
         DeadlineRequest(start=start, duration=duration, calendar=calendar),
         result_type=DeadlineResult,
-        **CALENDAR,  # type: ignore[arg-type]
+        start_to_close_timeout=CALENDAR_TIMEOUT,
+        retry_policy=CALENDAR_RETRY,
     )
     return result.deadline
 
@@ -63,9 +67,21 @@ async def reminders_before(deadline: datetime, days: list[int], calendar: Calend
         "reminder_instants",
         ReminderRequest(deadline=deadline, working_days_before=days, calendar=calendar),
         result_type=ReminderResult,
-        **CALENDAR,  # type: ignore[arg-type]
+        start_to_close_timeout=CALENDAR_TIMEOUT,
+        retry_policy=CALENDAR_RETRY,
     )
     return result.instants
+
+
+async def side_effect(activity: str, request: BaseModel) -> None:
+    """Mail or the read model: retried with backoff, so an outage delays the step and loses nothing."""
+    await workflow.execute_activity(
+        activity,
+        request,
+        start_to_close_timeout=SIDE_EFFECT_TIMEOUT,
+        schedule_to_close_timeout=SIDE_EFFECT_DEADLINE,
+        retry_policy=SIDE_EFFECT_RETRY,
+    )
 
 
 async def sleep_until(clock: RehearsalClock, target: datetime, interrupt: Callable[[], bool]) -> bool:
@@ -75,7 +91,7 @@ async def sleep_until(clock: RehearsalClock, target: datetime, interrupt: Callab
         return True
     try:
         await workflow.wait_condition(interrupt, timeout=delay)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return True
     return False
 
@@ -86,7 +102,8 @@ async def wait_done_or_deadline(
     """Wait until done() or the deadline, which a coordinator may move meanwhile; True if done."""
     while not done():
         target = deadline()
-        if await sleep_until(clock, target, lambda: done() or deadline() != target):
+        moved = lambda target=target: done() or deadline() != target  # noqa: E731
+        if await sleep_until(clock, target, moved):
             return done()
     return True
 

@@ -1,4 +1,4 @@
-"""ConsultationWorkflow: one department's opinion on the shortlist, with deadline, reminders and overdue policy."""
+"""ConsultationWorkflow: one department's opinion on the shortlist; deadline, reminders, overdue policy."""
 
 from __future__ import annotations
 
@@ -24,11 +24,11 @@ with workflow.unsafe.imports_passed_through():
     from schemas.notification import MessageRequest, TaskLinkRequest
     from schemas.programme import DayUnit, Duration, OverduePolicy
     from workflows.common import (
-        SIDE_EFFECT,
         cycle_now,
         deadline_after,
         rejected,
         require_role,
+        side_effect,
         sleep_until,
         wait_done_or_deadline,
     )
@@ -140,13 +140,13 @@ class ConsultationWorkflow:
             template=template,
             context=self._context(),
         )
-        await workflow.execute_activity("send_task_link", request, **SIDE_EFFECT)  # type: ignore[arg-type]
+        await side_effect("send_task_link", request)
 
     async def _send(self, message_id: str, template: str, recipient_email: str | None) -> None:
         request = MessageRequest(
             message_id=message_id, recipient_email=recipient_email, template=template, context=self._context()
         )
-        await workflow.execute_activity("send_message", request, **SIDE_EFFECT)  # type: ignore[arg-type]
+        await side_effect("send_message", request)
 
     def _receipt(self, act: str) -> ActReceipt:
         return ActReceipt(

@@ -41,13 +41,13 @@ with workflow.unsafe.imports_passed_through():
     from schemas.records import CycleProgress, CycleResults
     from workflows.application import PROGRESS_SIGNAL, ApplicationWorkflow
     from workflows.common import (
-        SIDE_EFFECT,
         cycle_now,
         deadline_after,
         in_batches,
         rejected,
         reminders_before,
         require_role,
+        side_effect,
         wait_done_or_deadline,
     )
     from workflows.consultation import ConsultationWorkflow
@@ -162,9 +162,7 @@ class AwardCycleWorkflow:
                 )
                 self._experts[application_id] = experts
             opening = StageOpening(stage=kind, deadline=deadline, experts=experts)
-            await workflow.get_external_workflow_handle(application_id).signal(
-                ApplicationWorkflow.open_stage, opening
-            )
+            await workflow.get_external_workflow_handle(application_id).signal(ApplicationWorkflow.open_stage, opening)
 
         for application_id in participants:
             self._progress[application_id] = self._progress[application_id].model_copy(
@@ -306,12 +304,9 @@ class AwardCycleWorkflow:
             chosen = [a for a, o in self._proposed.items() if o is award]
             await self._conclude(chosen, award, f"经{self._programme.approval_authority_zh}批准 (approved)")
         self._recommendations = self._recommend()
-        await workflow.execute_activity(
+        await side_effect(
             "record_results",
-            CycleResults(
-                cycle_id=self._input.cycle_id, awards=self._awards, recommendations=self._recommendations
-            ),
-            **SIDE_EFFECT,  # type: ignore[arg-type]
+            CycleResults(cycle_id=self._input.cycle_id, awards=self._awards, recommendations=self._recommendations),
         )
         self._completed = True
 
@@ -342,7 +337,7 @@ class AwardCycleWorkflow:
         return recommended
 
     async def _record_progress(self) -> None:
-        await workflow.execute_activity(
+        await side_effect(
             "record_cycle",
             CycleProgress(
                 cycle_id=self._input.cycle_id,
@@ -353,7 +348,6 @@ class AwardCycleWorkflow:
                 stage=self._stage.kind if self._stage else None,
                 completed=self._completed,
             ),
-            **SIDE_EFFECT,  # type: ignore[arg-type]
         )
 
     # Signals, queries and human acts.
@@ -464,7 +458,9 @@ class AwardCycleWorkflow:
     @workflow.update
     async def extend_deadline(self, extension: DeadlineExtension) -> StageRecord:
         record = self._stages[-1]
-        new_deadline = await deadline_after(self._deadline(), Duration(days=extension.working_days), self._input.calendar)
+        new_deadline = await deadline_after(
+            self._deadline(), Duration(days=extension.working_days), self._input.calendar
+        )
         record.deadline = new_deadline
         record.extensions.append(f"{extension.actor.identity}: +{extension.working_days} 工作日, {extension.reason}")
         kind = record.stage
@@ -507,4 +503,3 @@ class AwardCycleWorkflow:
             raise rejected("尚未进入报批环节 (the cycle is not awaiting the government's approval)")
         if self._approval is not None:
             raise rejected("已记录批准文件 (approval already recorded)")
-

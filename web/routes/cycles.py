@@ -19,9 +19,7 @@ from web.schemas import CyclePublic, CyclesPublic, CycleStart, CycleStarted, Det
 router = APIRouter(prefix="/cycles", tags=["cycles"])
 
 
-@router.post(
-    "", status_code=status.HTTP_201_CREATED, responses={404: {"model": Detail}, 409: {"model": Detail}}
-)
+@router.post("", status_code=status.HTTP_201_CREATED, responses={404: {"model": Detail}, 409: {"model": Detail}})
 async def start_cycle(body: CycleStart, client: ClientDep, task_queue: TaskQueueDep) -> CycleStarted:
     programme = get_programme(body.programme)
     if body.holidays and (problems := calendar_problems(body.holidays)):
@@ -41,10 +39,7 @@ async def start_cycle(body: CycleStart, client: ClientDep, task_queue: TaskQueue
 
 @router.get("")
 def list_cycles(session: SessionDep, year: int | None = None) -> CyclesPublic:
-    data = [
-        CyclePublic.model_validate(row, from_attributes=True)
-        for row in queries.list_cycles(session, year=year)
-    ]
+    data = [CyclePublic.model_validate(row, from_attributes=True) for row in queries.list_cycles(session, year=year)]
     return CyclesPublic(data=data, count=len(data))
 
 
