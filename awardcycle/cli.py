@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from awardcycle import service
 from awardcycle.acts import ACTS
@@ -71,6 +73,8 @@ def run(work: Callable[[Client], Awaitable[T]]) -> T:
         fail(str(refusal))
     except CatalogueError as error:
         fail(str(error))
+    except RPCError as error:
+        fail(f"Temporal: {error.message}")
 
 
 def actor(role: Role, identity: str) -> Actor:
@@ -383,3 +387,16 @@ def up() -> None:
     except (OSError, RuntimeError) as error:
         fail(str(error))
     out.print("stopped")
+
+
+def main() -> None:
+    """Entry point: exits without interpreter teardown, which can crash once the Temporal client's
+    Rust threads exist (temporalio/sdk-python#300), turning a successful command into exit 134."""
+    try:
+        app(prog_name="awardcycle")
+        code: object = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else (0 if code is None else 1))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -83,10 +83,20 @@ async def _until_open(client: Client, cycle_id: str, seconds: float = 60) -> Non
     """Return once the cycle has computed its first deadline, so the caller can apply at once."""
     loop = asyncio.get_running_loop()
     give_up = loop.time() + seconds
-    while not (await cycle_status(client, cycle_id)).stages:
-        if loop.time() > give_up:
-            raise Refused(f"周期未能在 {seconds:.0f} 秒内开启 (cycle {cycle_id} did not open; is a worker running?)")
+    handle = client.get_workflow_handle(cycle_id)
+    while loop.time() < give_up:
+        try:
+            status = await handle.query("status", result_type=CycleStatus, rpc_timeout=timedelta(seconds=5))
+        except RPCError as error:
+            if error.status is not RPCStatusCode.DEADLINE_EXCEEDED and "Timeout" not in error.message:
+                raise
+        else:
+            if status.stages:
+                return
         await asyncio.sleep(0.1)
+    raise Refused(
+        f"周期已创建但未开启 (cycle {cycle_id} started but did not open in {seconds:.0f} s; is a worker running?)"
+    )
 
 
 def _reason(error: BaseException) -> str:

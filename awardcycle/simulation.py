@@ -3,9 +3,11 @@ the same Updates they use, so a rehearsal runs a whole year unattended."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from pydantic import BaseModel
 from temporalio.client import Client
@@ -28,6 +30,7 @@ from schemas.consultation import (
     CandidateOpinion,
     ConsultationAnswer,
     ConsultationStatus,
+    DeadlineExtension,
     ObjectionDecision,
     Opinion,
     OverdueAction,
@@ -36,6 +39,7 @@ from schemas.consultation import (
 from schemas.cycle import ApplicationSummary, CycleStatus, GovernmentApproval
 from schemas.notice import NoticeObjection, NoticeStatus, ObjectionResolution, PublicObjection
 from schemas.programme import Programme, StageKind
+from workflows.application import EXTENSION_NEEDED
 
 
 def _unit(*parts: object) -> float:
@@ -131,6 +135,11 @@ class Player:
             reason="经核实，异议不成立。",
         )
 
+    def extension(self) -> DeadlineExtension:
+        return DeadlineExtension(
+            actor=self.actor(Role.COORDINATOR, "coordinator"), working_days=5, reason="专家未按期评分，延期五个工作日"
+        )
+
     def approval(self, status: CycleStatus) -> GovernmentApproval:
         return GovernmentApproval(
             actor=self.actor(Role.COORDINATOR, "coordinator"),
@@ -152,6 +161,7 @@ class Simulator:
     acts: int = 0
     _forms: dict[str, ApplicationForm] = field(default_factory=dict)
     _objected: set[str] = field(default_factory=set)
+    _extended: datetime | None = None
 
     async def run(self) -> CycleStatus:
         while True:
@@ -165,11 +175,13 @@ class Simulator:
 
     async def step(self, status: CycleStatus) -> bool:
         """Perform every act the cycle is waiting for; True if anything was done."""
-        acted = False
-        for summary in status.applications:
-            if summary.progress.outcome is None:
-                for awaited in summary.progress.waiting_for:
-                    acted |= await self._application_act(summary, awaited)
+        acts = [
+            self._application_act(summary, awaited, status)
+            for summary in status.applications
+            if summary.progress.outcome is None
+            for awaited in summary.progress.waiting_for
+        ]
+        acted = any(await asyncio.gather(*acts))
         if status.stage is StageKind.CONSULTATION:
             for workflow_id in status.consultations:
                 acted |= await self._consultation_acts(workflow_id, status)
@@ -194,7 +206,7 @@ class Simulator:
             self._forms[application_id] = await service.application_form(self.client, application_id)
         return self._forms[application_id]
 
-    async def _application_act(self, summary: ApplicationSummary, awaited: str) -> bool:
+    async def _application_act(self, summary: ApplicationSummary, awaited: str, cycle: CycleStatus) -> bool:
         app, player, state = summary.application_id, self.player, summary.progress.state
         if awaited == "secretariat" and state is ApplicationState.QUALIFICATION:
             return await self._act(app, "decide_qualification", player.qualification(app, await self._form(app)))
@@ -208,6 +220,9 @@ class Simulator:
             return await self._act(app, "record_onsite", player.onsite(app))
         if awaited == "defence_panel":
             return await self._act(app, "record_defence", player.defence(app))
+        if awaited == EXTENSION_NEEDED and self._extended != cycle.stage_deadline:
+            self._extended = cycle.stage_deadline  # once per lapsed deadline, however many applications wait
+            return await self._act(self.cycle_id, "extend_deadline", player.extension())
         return False
 
     async def _consultation_acts(self, workflow_id: str, cycle: CycleStatus) -> bool:

@@ -8,7 +8,7 @@ import re
 import secrets
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from schemas.programme import Programme, StageKind
 from store import queries
 from store.db import session
 from tests.conftest import Inbox
-from tests.scenario import apply_all, day_sleeper, forms, small, start, terminate
+from tests.scenario import apply_all, day_sleeper, forms, small, start
 from web.main import RedactTokens, create_app
 from web.routes.tasks import INVALID
 
@@ -44,15 +44,6 @@ async def api(
     app = create_app(settings, env.client, engine, task_queue=task_queue)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         yield client
-
-
-@pytest.fixture
-async def cycles(env: WorkflowEnvironment) -> AsyncIterator[list[str]]:
-    """Cycles to end after the test, pass or fail: one left open on a stopped worker's queue stalls
-    time skipping for every later test."""
-    started: list[str] = []
-    yield started
-    await terminate(env.client, *started)
 
 
 def actor(role: str, identity: str, channel: str = "api") -> dict[str, str]:
@@ -78,13 +69,12 @@ async def test_programmes(api: httpx.AsyncClient) -> None:
     assert "unknown programme 'no-such-award'" in unknown.json()["detail"]
 
 
-async def test_cycle_applications_and_acts(api: httpx.AsyncClient, cycles: list[str]) -> None:
+async def test_cycle_applications_and_acts(api: httpx.AsyncClient) -> None:
     programme = get_programme(QINGDAO)
     cycle_id = f"{QINGDAO}-2026-api-{uuid.uuid4().hex[:6]}"
     body = {"programme": QINGDAO, "year": 2026, "day_seconds": 86400, "cycle_id": cycle_id}
     started = await api.post("/api/v1/cycles", json=body)
     assert (started.status_code, started.json()) == (201, {"cycle_id": cycle_id})
-    cycles.append(cycle_id)
     again = await api.post("/api/v1/cycles", json=body)
     assert again.status_code == 409 and "already exists" in again.json()["detail"]
 
@@ -194,11 +184,9 @@ async def test_task_link_end_to_end(
     task_queue: str,
     engine: Engine,
     inbox: Inbox,
-    cycles: list[str],
 ) -> None:
     programme = small(get_programme(QINGDAO))
     cycle_id = await start(env.client, programme, task_queue, f"api-{uuid.uuid4().hex[:6]}")
-    cycles.append(cycle_id)
     await apply_all(env.client, cycle_id, forms(programme))
     status = await _until_consultation(env, cycle_id, Player(programme=programme))
     candidates = [c.application_id for c in status.shortlist]
@@ -264,3 +252,14 @@ async def test_task_link_end_to_end(
         queries.revoke_task_links(s, task_id=consultation_id)
     revoked = await api.get(f"/api/v1/tasks/{token}")
     assert (revoked.status_code, revoked.json()) == (410, {"detail": INVALID})
+
+    expired = await _token(inbox, ids.consultation_id(cycle_id, second.id))
+    with session(engine) as s:
+        link = queries.find_task_link(s, token_sha256=token_sha256(expired))
+        assert link is not None
+        link.expires_at = datetime.now(UTC) - timedelta(minutes=1)
+    for response in (
+        await api.get(f"/api/v1/tasks/{expired}"),
+        await api.post(f"/api/v1/tasks/{expired}", json={"answers": no_objection}),
+    ):
+        assert (response.status_code, response.json()) == (410, {"detail": INVALID})

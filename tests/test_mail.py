@@ -223,7 +223,7 @@ async def test_overdue_notice_without_recipient_goes_to_the_office(
         template="consultation_overdue",
         context={
             "programme": "山东省质量奖",
-            "cycle_id": "sd-2026",
+            "cycle": "2026年度",
             "department": "山东省公安厅",
             "deadline": DEADLINE.isoformat(),
         },

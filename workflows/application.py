@@ -34,6 +34,8 @@ with workflow.unsafe.imports_passed_through():
 
 # The signal name the cycle listens on; a string, since the cycle module imports this one.
 PROGRESS_SIGNAL = "application_progress"
+# What an application awaits when no expert scored before the deadline.
+EXTENSION_NEEDED = "coordinator:extend"
 # With this many expert scores or more, the highest and the lowest are dropped before averaging.
 TRIM_FROM = 5
 
@@ -161,6 +163,8 @@ class ApplicationWorkflow:
         # Scores may be revised until the deadline, so the review always runs to it.
         await wait_done_or_deadline(self._input.clock, self._over, self._deadline_or_now)
         if not self._scores and not self._over():
+            # No expert scored in time: the coordinator extends the stage, then the first score goes on.
+            await self._report()
             await workflow.wait_condition(lambda: bool(self._scores) or self._over())
         if self._over():
             return False
@@ -191,6 +195,10 @@ class ApplicationWorkflow:
         await workflow.wait_condition(lambda: self._defence is not None or self._over())
         return self._defence is not None
 
+    def _unscored_past_deadline(self) -> bool:
+        deadline = self._deadline
+        return not self._scores and deadline is not None and cycle_now(self._input.clock) >= deadline
+
     def _deadline_or_now(self) -> datetime:
         return self._deadline or cycle_now(self._input.clock)
 
@@ -216,6 +224,8 @@ class ApplicationWorkflow:
                 return ["secretariat"]
             case ApplicationState.SUPPLEMENT_REQUESTED:
                 return ["applicant"]
+            case ApplicationState.EXPERT_REVIEW if self._unscored_past_deadline():
+                return [EXTENSION_NEEDED]
             case ApplicationState.EXPERT_REVIEW:
                 return [f"expert:{e}" for e in self._experts if e not in self._scores]
             case ApplicationState.ONSITE_REVIEW:
@@ -271,9 +281,10 @@ class ApplicationWorkflow:
         self._openings.append(opening)
 
     @workflow.signal
-    def change_deadline(self, change: DeadlineChange) -> None:
+    async def change_deadline(self, change: DeadlineChange) -> None:
         if change.stage is self._stage and self._state is not ApplicationState.SUPPLEMENT_REQUESTED:
             self._deadline = change.deadline
+            await self._report()  # the cycle's view of who is awaited changes with the deadline
 
     @workflow.signal
     def conclude(self, conclusion: Conclusion) -> None:

@@ -1,0 +1,140 @@
+"""On the real dev server: the CLI and the JSON API run a rehearsal, and the worker dies mid-stage."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.client import Client
+
+from awardcycle import samples
+from awardcycle.embedded import start_dev_server
+from awardcycle.settings import Settings
+from awardcycle.temporal_client import connect
+from programmes import get_programme
+from schemas.programme import StageKind
+from store.db import create_all, make_engine
+from tests.conftest import Inbox, free_port
+from web.main import create_app
+
+CLI = [sys.executable, "-m", "awardcycle"]
+PROGRAMME = "qingdao-mayor-quality-award"
+DAY_SECONDS = 0.5
+
+
+@pytest.fixture(scope="module")
+def stack_settings(tmp_path_factory: pytest.TempPathFactory, inbox: Inbox) -> Settings:
+    return Settings(
+        home=tmp_path_factory.mktemp("stack"),
+        temporal_port=free_port(),
+        temporal_ui_port=free_port(),
+        web_port=free_port(),
+        smtp_host="127.0.0.1",
+        smtp_port=inbox.port,  # type: ignore[attr-defined]
+        _env_file=None,
+    )
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "AWARDCYCLE_HOME": str(settings.home),
+        "AWARDCYCLE_TEMPORAL_PORT": str(settings.temporal_port),
+        "AWARDCYCLE_SMTP_HOST": "127.0.0.1",
+        "AWARDCYCLE_SMTP_PORT": str(settings.smtp_port),
+    }
+
+
+@pytest.fixture(scope="module")
+async def dev_client(stack_settings: Settings) -> AsyncIterator[Client]:
+    async with start_dev_server(stack_settings):
+        yield await connect(stack_settings)
+
+
+async def cli(settings: Settings, *args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        *CLI, *args, env=cli_env(settings), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+async def spawn(settings: Settings, *args: str) -> asyncio.subprocess.Process:
+    """A long-running command whose output goes to a log file under the state directory."""
+    log = settings.home / f"{args[0]}-{uuid.uuid4().hex[:4]}.log"
+    with log.open("wb") as output:
+        return await asyncio.create_subprocess_exec(*CLI, *args, env=cli_env(settings), stdout=output, stderr=output)
+
+
+async def wait_for_stage(api: httpx.AsyncClient, cycle_id: str, stage: StageKind, seconds: float = 120) -> None:
+    async with asyncio.timeout(seconds):
+        while (await api.get(f"/api/v1/cycles/{cycle_id}")).json()["stage"] != stage.value:
+            await asyncio.sleep(0.2)
+
+
+async def test_rehearsal_through_cli_and_api_survives_a_worker_crash(
+    stack_settings: Settings, dev_client: Client, tmp_path: Path
+) -> None:
+    programme = get_programme(PROGRAMME)
+    engine = make_engine(stack_settings)
+    create_all(engine)
+    worker = await spawn(stack_settings, "worker")
+    transport = httpx.ASGITransport(app=create_app(stack_settings, dev_client, engine))
+    async with httpx.AsyncClient(transport=transport, base_url="http://awardcycle") as api:
+        cycle_id = f"{PROGRAMME}-2026-{uuid.uuid4().hex[:6]}"
+        code, out, err = await cli(
+            stack_settings, "cycle", "start", PROGRAMME, "--year", "2026", "--day-seconds", str(DAY_SECONDS),
+            "--cycle-id", cycle_id, "--json",
+        )  # fmt: skip
+        assert code == 0, err
+        assert json.loads(out) == {"cycle_id": cycle_id}
+
+        forms = samples.applications(programme, 6, seed=7)
+        for index, form in enumerate(forms[:4]):
+            path = tmp_path / f"application-{index}.json"
+            path.write_text(form.model_dump_json(), encoding="utf-8")
+            code, out, err = await cli(stack_settings, "apply", cycle_id, "--file", str(path), "--json")
+            assert code == 0, err
+            assert json.loads(out)["application_id"].startswith(cycle_id)
+        for form in forms[4:]:
+            response = await api.post(f"/api/v1/cycles/{cycle_id}/applications", json=form.model_dump(mode="json"))
+            assert response.status_code == 201, response.text
+
+        duplicate = tmp_path / "duplicate.json"
+        duplicate.write_text(forms[0].model_copy(update={"name": "另一家"}).model_dump_json(), encoding="utf-8")
+        code, out, err = await cli(stack_settings, "apply", cycle_id, "--file", str(duplicate))
+        assert code != 0 and "重复申报" in err and out == ""
+        malformed = tmp_path / "malformed.json"
+        malformed.write_text('{"applicant_kind": "organisation", "name": ', encoding="utf-8")
+        code, out, err = await cli(stack_settings, "apply", cycle_id, "--file", str(malformed))
+        assert code != 0 and "malformed.json" in err and len(err.strip().splitlines()) == 1
+
+        simulation = await spawn(stack_settings, "simulate", cycle_id, "--departments", "--seed", "3")
+        await wait_for_stage(api, cycle_id, StageKind.ONSITE_REVIEW)
+        worker.send_signal(signal.SIGKILL)
+        await worker.wait()
+        await asyncio.sleep(10 * DAY_SECONDS)
+        worker = await spawn(stack_settings, "worker")
+        try:
+            assert await asyncio.wait_for(simulation.wait(), timeout=300) == 0
+            code, out, err = await cli(stack_settings, "cycle", "status", cycle_id, "--json")
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            await worker.wait()
+        assert code == 0, err
+        status = json.loads(out)
+        assert status["completed"] and status["approval"]["document_number"]
+        assert len(status["applications"]) == 6
+        assert all(a["progress"]["outcome"] for a in status["applications"])
+        winners = [a for a in status["awards"] if a["award"] == "winner"]
+        assert 0 < len(winners) <= programme.quotas.winners
+        code, out, err = await cli(stack_settings, "cycle", "list", "--json")
+        assert any(c["cycle_id"] == cycle_id and c["completed"] for c in json.loads(out))
