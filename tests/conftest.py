@@ -5,9 +5,11 @@ from __future__ import annotations
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from email import message_from_bytes
-from email.message import Message
+from contextlib import contextmanager
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -30,25 +32,34 @@ def free_port() -> int:
 class Inbox:
     """An aiosmtpd handler that keeps every delivered message in memory."""
 
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.messages: list[EmailMessage] = []
 
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
-        self.messages.append(message_from_bytes(envelope.content))  # type: ignore[attr-defined]
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.original_content, policy=policy.default))
         return "250 Message accepted for delivery"
 
-    def to(self, address: str) -> list[Message]:
+    def to(self, address: str) -> list[EmailMessage]:
         return [m for m in self.messages if address in str(m["To"])]
+
+
+@contextmanager
+def smtp_server(port: int) -> Iterator[Inbox]:
+    """A real SMTP server on loopback for as long as the block runs."""
+    inbox = Inbox(port)
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox
+    finally:
+        controller.stop()
 
 
 @pytest.fixture(scope="session")
 def inbox() -> Iterator[Inbox]:
-    handler = Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    handler.port = controller.port  # type: ignore[attr-defined]
-    yield handler
-    controller.stop()
+    with smtp_server(free_port()) as inbox:
+        yield inbox
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +68,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, inbox: Inbox) -> Settings
     return Settings(
         home=home,
         smtp_host="127.0.0.1",
-        smtp_port=inbox.port,  # type: ignore[attr-defined]
+        smtp_port=inbox.port,
         _env_file=None,
     )
 

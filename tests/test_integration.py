@@ -38,7 +38,7 @@ def stack_settings(tmp_path_factory: pytest.TempPathFactory, inbox: Inbox) -> Se
         temporal_ui_port=free_port(),
         web_port=free_port(),
         smtp_host="127.0.0.1",
-        smtp_port=inbox.port,  # type: ignore[attr-defined]
+        smtp_port=inbox.port,
         _env_file=None,
     )
 

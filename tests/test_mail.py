@@ -5,17 +5,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import socket
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from datetime import datetime, timedelta
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
 from sqlmodel import select
 from temporalio.exceptions import ApplicationError
@@ -30,34 +24,9 @@ from schemas.notification import MessageRequest, TaskLinkRequest
 from store import queries
 from store.db import create_all, make_engine, session
 from store.tables import OutboxStatus, TaskLink
+from tests.conftest import free_port, smtp_server
 
 DEADLINE = datetime(2026, 3, 21, tzinfo=SHANGHAI)  # the end of Friday 20 March
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.original_content, policy=policy.default))
-        return "250 OK"
-
-
-@asynccontextmanager
-async def smtp_server(port: int) -> AsyncIterator[Inbox]:
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox
-    finally:
-        controller.stop()
 
 
 @pytest.fixture
@@ -132,7 +101,7 @@ async def test_task_link_is_sent_once_escaped_and_hashed_at_rest(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     env = ActivityEnvironment()
-    async with smtp_server(settings.smtp_port) as inbox:
+    with smtp_server(settings.smtp_port) as inbox:
         first = await env.run(activities.send_task_link, link_request())
         again = await env.run(activities.send_task_link, link_request())
 
@@ -167,7 +136,7 @@ async def test_smtp_down_marks_failed_then_a_retry_sends_the_same_link(
     status, attempts, error = outbox_status(engine, request.message_id)
     assert (status, attempts) == (OutboxStatus.FAILED, 1) and error
 
-    async with smtp_server(settings.smtp_port) as inbox:
+    with smtp_server(settings.smtp_port) as inbox:
         result = await env.run(activities.send_task_link, request)
     assert result.sent
     [message] = inbox.messages
@@ -194,7 +163,7 @@ async def test_message_threads_under_the_request_and_sends_once(
         in_reply_to="sd-2026.consultation-gaj/request",
     )
     env = ActivityEnvironment()
-    async with smtp_server(settings.smtp_port) as inbox:
+    with smtp_server(settings.smtp_port) as inbox:
         assert (await env.run(activities.send_message, request)).sent
         assert not (await env.run(activities.send_message, request)).sent
     [message] = inbox.messages
@@ -228,11 +197,11 @@ async def test_overdue_notice_without_recipient_goes_to_the_office(
             "deadline": DEADLINE.isoformat(),
         },
     )
-    async with smtp_server(settings.smtp_port) as inbox:
+    with smtp_server(settings.smtp_port) as inbox:
         await ActivityEnvironment().run(activities.send_message, request)
     [message] = inbox.messages
     assert message["To"].addresses[0].addr_spec == "awards@quality.example.cn"
     assert (
         message["Subject"]
-        == "【逾期】山东省公安厅未在2026年3月20日（星期五）24:00前反馈山东省质量奖（sd-2026）征求意见"
+        == "【逾期】山东省公安厅未在2026年3月20日（星期五）24:00前反馈山东省质量奖（2026年度）征求意见"
     )

@@ -1,0 +1,100 @@
+"""The 30-applicant rehearsal of the Qingdao Mayor Quality Award, driven only through the documented
+commands against a running stack (`make run` in another terminal), with its figures printed at the end.
+
+    .venv/bin/python bench/rehearsal.py [--day-seconds 1] [--write-files]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from awardcycle import samples
+from awardcycle.settings import get_settings
+from awardcycle.temporal_client import connect
+from programmes import get_programme
+from schemas.application import ApplicationForm
+
+PROGRAMME = "qingdao-mayor-quality-award"
+FILES = Path(__file__).parent.parent / "examples" / "qingdao-2026"
+
+
+def write_files() -> None:
+    """27 valid applications and 3 invalid in different ways."""
+    programme = get_programme(PROGRAMME)
+    forms = samples.applications(programme, 30, seed=2026)
+    first = forms[0]
+    code = first.credit_code or ""
+    forms[27] = forms[27].model_copy(update={"credit_code": code[:-1] + ("0" if code[-1] != "0" else "1")})
+    forms[28] = forms[28].model_copy(update={"credit_code": code})  # the same organisation applies twice
+    forms[29] = forms[29].model_copy(update={"conditions": forms[29].conditions[:-2]})
+    FILES.mkdir(parents=True, exist_ok=True)
+    for index, form in enumerate(forms, start=1):
+        text = json.dumps(form.model_dump(mode="json"), ensure_ascii=False, indent=2)
+        (FILES / f"application-{index:02d}.json").write_text(text + "\n", encoding="utf-8")
+
+
+def awardcycle(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "awardcycle", *args], capture_output=True, text=True, check=False)
+
+
+async def history_events(workflow_id: str) -> int:
+    client = await connect(get_settings())
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    return len(history.events)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--day-seconds", type=float, default=1.0)
+    parser.add_argument("--write-files", action="store_true", help="regenerate examples/qingdao-2026 first")
+    options = parser.parse_args()
+    if options.write_files:
+        write_files()
+    started = time.monotonic()
+    cycle_id = f"{PROGRAMME}-2026-{uuid.uuid4().hex[:6]}"
+    result = awardcycle(
+        "cycle", "start", PROGRAMME, "--year", "2026", "--day-seconds", str(options.day_seconds),
+        "--cycle-id", cycle_id, "--json",
+    )  # fmt: skip
+    if result.returncode:
+        sys.exit(f"cycle start failed: {result.stderr.strip()}")
+    refused = []
+    for path in sorted(FILES.glob("*.json")):
+        ApplicationForm.model_validate_json(path.read_text(encoding="utf-8"))
+        applied = awardcycle("apply", cycle_id, "--file", str(path), "--json")
+        if applied.returncode:
+            refused.append(f"{path.name}: {applied.stderr.strip()}")
+    print(f"applications: {30 - len(refused)} accepted, {len(refused)} refused")
+    for line in refused:
+        print(f"  {line}")
+    simulated = awardcycle("simulate", cycle_id, "--departments", "--seed", "1")
+    if simulated.returncode:
+        sys.exit(f"simulate failed: {simulated.stderr.strip()}")
+    elapsed = time.monotonic() - started
+    status = json.loads(awardcycle("cycle", "status", cycle_id, "--json").stdout)
+    outcomes: dict[str, int] = {}
+    for application in status["applications"]:
+        outcome = application["progress"]["outcome"]
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    quotas = get_programme(PROGRAMME).quotas
+    winners = sum(1 for a in status["awards"] if a["award"] == "winner")
+    nominations = sum(1 for a in status["awards"] if a["award"] == "nomination")
+    first_application = status["applications"][0]["application_id"]
+    print(f"cycle {cycle_id}: completed={status['completed']} in {elapsed:.0f} s at {options.day_seconds} s/day")
+    print(f"stages: {' → '.join(s['stage'] for s in status['stages'])}")
+    print(f"outcomes: {outcomes}")
+    print(f"winners {winners}/{quotas.winners}, nominations {nominations}/{quotas.nominations}")
+    print(f"recommended to: {sorted({r['programme'] for r in status['recommendations']})}")
+    print(f"history events: cycle {asyncio.run(history_events(cycle_id))}, ", end="")
+    print(f"one application {asyncio.run(history_events(first_application))}")
+
+
+if __name__ == "__main__":
+    main()
