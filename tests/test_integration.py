@@ -118,7 +118,7 @@ async def test_rehearsal_through_cli_and_api_survives_a_worker_crash(
         assert code != 0 and "malformed.json" in err and len(err.strip().splitlines()) == 1
 
         simulation = await spawn(stack_settings, "simulate", cycle_id, "--departments", "--seed", "3")
-        await wait_for_stage(api, cycle_id, StageKind.ONSITE_REVIEW)
+        await wait_for_stage(api, cycle_id, StageKind.CONSULTATION)  # lasts to its deadline
         worker.send_signal(signal.SIGKILL)
         await worker.wait()
         await asyncio.sleep(10 * DAY_SECONDS)
