@@ -70,6 +70,14 @@ def forms(programme: Programme) -> dict[str, ApplicationForm]:
 
 
 @dataclass
+class StrongPlayer(Player):
+    """Every applicant scores well, so a test's outcomes never hinge on the random cycle id."""
+
+    def quality(self, application_id: str) -> float:
+        return 0.9
+
+
+@dataclass
 class ScriptedPlayer(Player):
     labels: dict[str, str] = field(default_factory=dict)  # application id -> label
     silent_departments: int = 2

@@ -29,7 +29,7 @@ from schemas.programme import Programme, StageKind
 from store import queries
 from store.db import session
 from tests.conftest import Inbox
-from tests.scenario import apply_all, day_sleeper, forms, small, start
+from tests.scenario import StrongPlayer, apply_all, day_sleeper, forms, small, start
 from web.main import RedactTokens, create_app
 from web.routes.tasks import INVALID
 
@@ -188,7 +188,7 @@ async def test_task_link_end_to_end(
     programme = small(get_programme(QINGDAO))
     cycle_id = await start(env.client, programme, task_queue, f"api-{uuid.uuid4().hex[:6]}")
     await apply_all(env.client, cycle_id, forms(programme))
-    status = await _until_consultation(env, cycle_id, Player(programme=programme))
+    status = await _until_consultation(env, cycle_id, StrongPlayer(programme=programme))
     candidates = [c.application_id for c in status.shortlist]
     assert candidates
     first, second, third = programme.departments[:3]

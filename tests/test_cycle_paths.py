@@ -28,11 +28,21 @@ from schemas.consultation import (
 from schemas.cycle import CycleStatus, StageRecord
 from schemas.programme import StageKind
 from tests.conftest import Inbox
-from tests.scenario import APPLICANT, COORDINATOR, apply_all, day_sleeper, play, small, start, terminate
+from tests.scenario import (
+    APPLICANT,
+    COORDINATOR,
+    StrongPlayer,
+    apply_all,
+    day_sleeper,
+    play,
+    small,
+    start,
+    terminate,
+)
 
 
 @dataclass
-class EscalationPlayer(Player):
+class EscalationPlayer(StrongPlayer):
     """The last two departments stay silent; the coordinator extends one and deems the other."""
 
     extended: set[str] = field(default_factory=set)
@@ -98,7 +108,7 @@ async def test_overdue_deemed_no_objection(env: WorkflowEnvironment, task_queue:
         env.client, cycle_id, {"a": samples.application(programme, 1), "b": samples.application(programme, 2)}
     )
 
-    status = await play(env, cycle_id, Player(programme=programme, departments=False))
+    status = await play(env, cycle_id, StrongPlayer(programme=programme, departments=False))
 
     for workflow_id in status.consultations:
         consultation = await service.consultation_status(env.client, workflow_id)
