@@ -53,6 +53,17 @@ def cli_env(settings: Settings) -> dict[str, str]:
     }
 
 
+@pytest.fixture
+async def spawned() -> AsyncIterator[list[asyncio.subprocess.Process]]:
+    """Processes a test starts; whatever still runs when it ends, pass or fail, is killed."""
+    processes: list[asyncio.subprocess.Process] = []
+    yield processes
+    for process in processes:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
 @pytest.fixture(scope="module")
 async def dev_client(stack_settings: Settings) -> AsyncIterator[Client]:
     async with start_dev_server(stack_settings):
@@ -81,12 +92,13 @@ async def wait_for_stage(api: httpx.AsyncClient, cycle_id: str, stage: StageKind
 
 
 async def test_rehearsal_through_cli_and_api_survives_a_worker_crash(
-    stack_settings: Settings, dev_client: Client, tmp_path: Path
+    stack_settings: Settings, dev_client: Client, tmp_path: Path, spawned: list[asyncio.subprocess.Process]
 ) -> None:
     programme = get_programme(PROGRAMME)
     engine = make_engine(stack_settings)
     create_all(engine)
     worker = await spawn(stack_settings, "worker")
+    spawned.append(worker)
     transport = httpx.ASGITransport(app=create_app(stack_settings, dev_client, engine))
     async with httpx.AsyncClient(transport=transport, base_url="http://awardcycle") as api:
         cycle_id = f"{PROGRAMME}-2026-{uuid.uuid4().hex[:6]}"
@@ -118,11 +130,13 @@ async def test_rehearsal_through_cli_and_api_survives_a_worker_crash(
         assert code != 0 and "malformed.json" in err and len(err.strip().splitlines()) == 1
 
         simulation = await spawn(stack_settings, "simulate", cycle_id, "--departments", "--seed", "3")
+        spawned.append(simulation)
         await wait_for_stage(api, cycle_id, StageKind.CONSULTATION)  # lasts to its deadline
         worker.send_signal(signal.SIGKILL)
         await worker.wait()
         await asyncio.sleep(10 * DAY_SECONDS)
         worker = await spawn(stack_settings, "worker")
+        spawned.append(worker)
         try:
             assert await asyncio.wait_for(simulation.wait(), timeout=300) == 0
             code, out, err = await cli(stack_settings, "cycle", "status", cycle_id, "--json")
