@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.archive import ArchiveActivities
 from activities.calendar import CalendarActivities
 from activities.notify import NotificationActivities
 from activities.records import RecordActivities
@@ -19,11 +20,12 @@ from notifications.mailer import Mailer
 from schemas.ids import TASK_QUEUE
 from store.db import create_all, make_engine
 from workflows.application import ApplicationWorkflow
+from workflows.archive import ArchiveWorkflow
 from workflows.consultation import ConsultationWorkflow
 from workflows.cycle import AwardCycleWorkflow
 from workflows.notice import PublicNoticeWorkflow
 
-WORKFLOWS = [AwardCycleWorkflow, ApplicationWorkflow, ConsultationWorkflow, PublicNoticeWorkflow]
+WORKFLOWS = [AwardCycleWorkflow, ApplicationWorkflow, ConsultationWorkflow, PublicNoticeWorkflow, ArchiveWorkflow]
 
 
 def build_worker(
@@ -37,6 +39,7 @@ def build_worker(
     calendar = CalendarActivities()
     records = RecordActivities(engine)
     notifications = NotificationActivities(settings, engine, Mailer(settings))
+    archive = ArchiveActivities(client, engine)
     return Worker(
         client,
         task_queue=task_queue,
@@ -48,6 +51,8 @@ def build_worker(
             records.record_results,
             notifications.send_task_link,
             notifications.send_message,
+            archive.start_archive,
+            archive.archive_histories,
         ],
         # The read-model activities are synchronous SQL; they run on this pool.
         activity_executor=executor or ThreadPoolExecutor(max_workers=8),

@@ -38,6 +38,8 @@ programmes_app = typer.Typer(help="The programme catalogue.", no_args_is_help=Tr
 cycle_app = typer.Typer(help="Editions of a programme.", no_args_is_help=True)
 app.add_typer(programmes_app, name="programmes")
 app.add_typer(cycle_app, name="cycle")
+audit_app = typer.Typer(help="Replay and read the recorded histories.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 out = Console()
 err = Console(stderr=True)
 
@@ -353,6 +355,94 @@ def simulate(
 
     final = run(play)
     out.print(_status_table(final))
+
+
+# Audit
+
+
+@audit_app.command("replay")
+def audit_replay(
+    cycle: Annotated[str | None, typer.Option("--cycle", help="every workflow of a cycle, from the server")] = None,
+    workflow_id: Annotated[str | None, typer.Option(help="one workflow, from the server")] = None,
+    archive: Annotated[bool, typer.Option("--archive", help="the histories archived in the store")] = False,
+    file: Annotated[list[Path] | None, typer.Option("--file", help="a history JSON file")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Replay histories with the current workflow code; exit non-zero on any divergence."""
+    from rich.progress import Progress
+
+    from awardcycle.archive import ArchiveTampered, HistoryFileError, load_archived, verify_file
+    from awardcycle.audit import cycle_histories, replay_all
+    from store.db import make_engine
+    from worker import WORKFLOWS
+
+    if sum(bool(x) for x in (cycle and not archive, workflow_id, archive, file)) != 1:
+        fail("give one of --cycle ID, --workflow-id ID, --archive [--cycle ID], --file F")
+    engine = make_engine(get_settings())
+    try:
+        if archive:
+            histories = [a.history for a in load_archived(engine, cycle_id=cycle)]
+        elif file:
+            histories = [verify_file(path, engine) for path in file]
+        elif cycle:
+            histories = run(lambda client: cycle_histories(client, cycle))
+        else:
+            one = workflow_id or ""
+            histories = [run(lambda client: client.get_workflow_handle(one).fetch_history())]
+    except (ArchiveTampered, HistoryFileError) as error:
+        fail(str(error))
+    if not histories:
+        fail("no histories to replay")
+    with Progress(console=err, transient=True, disable=as_json) as progress:
+        task = progress.add_task("replaying", total=len(histories))
+        outcomes, rate = asyncio.run(replay_all(histories, WORKFLOWS, lambda: progress.advance(task)))
+    failed = [o for o in outcomes if o.error]
+    if as_json:
+        print_json(
+            {
+                "replayed": len(outcomes),
+                "failed": len(failed),
+                "per_second": round(rate, 1),
+                "workflows": [o.__dict__ for o in outcomes],
+            }
+        )
+    else:
+        for outcome in outcomes:
+            mark = "[green]ok[/green]" if outcome.error is None else f"[red]FAILED[/red] {outcome.error}"
+            out.print(f"{outcome.workflow_id} ({outcome.workflow_type}) {mark}", highlight=False)
+        out.print(f"{len(outcomes)} replayed, {len(failed)} failed, {rate:.1f} histories/s")
+    if failed:
+        raise typer.Exit(1)
+
+
+@audit_app.command("timeline")
+def audit_timeline(workflow_id: str, as_json: JsonFlag = False) -> None:
+    """Who did what, when and through which channel, decoded from the history."""
+    from awardcycle.timeline import fetch_timeline, render_text
+
+    timeline = run(lambda client: fetch_timeline(client, workflow_id))
+    if as_json:
+        print_json(timeline)
+    else:
+        sys.stdout.write(render_text(timeline) + "\n")
+
+
+@audit_app.command("verify")
+def audit_verify(cycle: Annotated[str, typer.Option("--cycle", help="the cycle to reconcile")]) -> None:
+    """Check that the SQL read model agrees with the cycle's history; name each difference."""
+    from awardcycle.audit import cycle_result, differences
+    from store.db import make_engine
+
+    history = run(lambda client: client.get_workflow_handle(cycle).fetch_history())
+    result = cycle_result(history)
+    if result is None:
+        fail(f"cycle {cycle} has not completed; there is no result to reconcile yet")
+    found = differences(make_engine(get_settings()), cycle, result)
+    for difference in found:
+        out.print(f"[red]differs[/red] {difference}", highlight=False)
+    if found:
+        raise typer.Exit(1)
+    out.print(f"{cycle}: the read model agrees with the history ({len(result.awards)} awards)")
 
 
 @app.command("worker")

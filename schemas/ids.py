@@ -17,3 +17,7 @@ def consultation_id(cycle_id: str, department_id: str) -> str:
 
 def notice_id(cycle_id: str) -> str:
     return f"{cycle_id}.notice"
+
+
+def archive_id(cycle_id: str) -> str:
+    return f"{cycle_id}.archive"

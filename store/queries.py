@@ -7,7 +7,15 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select, update
 
-from store.tables import CycleRow, OutboxMessage, OutboxStatus, RecommendationRow, ResultRow, TaskLink
+from store.tables import (
+    CycleRow,
+    HistoryArchive,
+    OutboxMessage,
+    OutboxStatus,
+    RecommendationRow,
+    ResultRow,
+    TaskLink,
+)
 
 # Cycles
 
@@ -191,3 +199,48 @@ def mark_outbox_failed(session: Session, *, message_id: str, error: str) -> None
         .where(col(OutboxMessage.message_id) == message_id)
         .values(status=OutboxStatus.FAILED, attempts=OutboxMessage.attempts + 1, last_error=error)
     )
+
+
+# History archive
+
+
+def archive_history(
+    session: Session,
+    *,
+    workflow_id: str,
+    run_id: str,
+    workflow_type: str,
+    cycle_id: str,
+    closed_at: datetime,
+    sha256: str,
+    code_version: str,
+    history_json: str,
+    archived_at: datetime,
+) -> HistoryArchive:
+    """Upserts by workflow id, so a retried activity stores each history once."""
+    row = session.merge(
+        HistoryArchive(
+            workflow_id=workflow_id,
+            run_id=run_id,
+            workflow_type=workflow_type,
+            cycle_id=cycle_id,
+            closed_at=closed_at,
+            sha256=sha256,
+            code_version=code_version,
+            history_json=history_json,
+            archived_at=archived_at,
+        )
+    )
+    session.flush()
+    return row
+
+
+def list_archived(session: Session, *, cycle_id: str | None = None) -> list[HistoryArchive]:
+    query = select(HistoryArchive).order_by(col(HistoryArchive.cycle_id), col(HistoryArchive.workflow_id))
+    if cycle_id is not None:
+        query = query.where(HistoryArchive.cycle_id == cycle_id)
+    return list(session.exec(query))
+
+
+def get_archived(session: Session, *, workflow_id: str) -> HistoryArchive | None:
+    return session.get(HistoryArchive, workflow_id)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, UniqueConstraint
+from sqlalchemy import DateTime, Dialect, Text, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -118,3 +118,19 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str | None = None
     created_at: datetime = Field(sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class HistoryArchive(SQLModel, table=True):
+    """The exported event history of one closed workflow, kept so it can be replayed without Temporal."""
+
+    __tablename__ = "history_archive"
+
+    workflow_id: str = Field(primary_key=True)
+    run_id: str
+    workflow_type: str
+    cycle_id: str = Field(index=True)
+    closed_at: datetime = Field(sa_type=UTCDateTime)
+    sha256: str = Field(min_length=64, max_length=64, description="hex SHA-256 of history_json's UTF-8 bytes")
+    code_version: str = Field(description="package version + hash of the workflow code that ran it")
+    history_json: str = Field(sa_type=Text)
+    archived_at: datetime = Field(sa_type=UTCDateTime)

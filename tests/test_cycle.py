@@ -6,10 +6,11 @@ import os
 import uuid
 
 from sqlalchemy import Engine
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from programmes import get_programme
-from schemas.application import Outcome
+from schemas.application import ApplicationResult, Outcome
 from store import queries
 from store.db import session
 from tests.conftest import Inbox
@@ -52,6 +53,12 @@ async def test_qingdao_year_every_way_out(
     assert row is not None and row.completed
     requests = [m for m in inbox.messages if f"<{cycle_id}.consultation-" in str(m["Message-ID"])]
     assert len({m["To"] for m in requests}) == len(programme.departments)
+
+    for application in status.applications:  # each finished on its own, none terminated by the cycle's close
+        handle = env.client.get_workflow_handle(application.application_id, result_type=ApplicationResult)
+        assert (await handle.describe()).status is WorkflowExecutionStatus.COMPLETED
+        result = await handle.result()
+        assert result.outcome is application.progress.outcome
 
     histories = await fetch(env.client, workflow_ids(status))
     results = await replay(histories)

@@ -10,10 +10,11 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from awardcycle import samples
 from awardcycle.embedded import start_dev_server
@@ -91,6 +92,29 @@ async def wait_for_stage(api: httpx.AsyncClient, cycle_id: str, stage: StageKind
             await asyncio.sleep(0.2)
 
 
+async def audit(settings: Settings, api: httpx.AsyncClient, cycle_id: str, status: dict[str, Any]) -> None:
+    """The auditors' commands on the finished rehearsal: replay, timeline, reconciliation, archive."""
+    code, out, err = await cli(settings, "audit", "replay", "--cycle", cycle_id, "--json")
+    report = json.loads(out)
+    workflows = 1 + len(status["applications"]) + len(status["consultations"]) + 1
+    assert code == 0 and report["failed"] == 0 and report["replayed"] == workflows, err
+    code, out, err = await cli(settings, "audit", "timeline", status["consultations"][0], "--json")
+    assert code == 0 and json.loads(out)["workflow_id"] == status["consultations"][0], err
+    for consultation in status["consultations"]:
+        # A department answers through its channel, or the overdue policy answers when the outage outlasted it.
+        timeline = (await api.get(f"/api/v1/audit/{consultation}")).json()
+        channels = {e["actor"]["channel"] for e in timeline["entries"] if e["actor"]}
+        assert channels & {"simulation", "policy"}, timeline["entries"]
+    code, out, err = await cli(settings, "audit", "verify", "--cycle", cycle_id)
+    assert code == 0 and "agrees" in out, out + err
+    async with asyncio.timeout(60):
+        while True:
+            code, out, err = await cli(settings, "audit", "replay", "--archive", "--cycle", cycle_id, "--json")
+            if code == 0 and json.loads(out)["replayed"] == workflows:
+                break
+            await asyncio.sleep(1)  # the archive is written soon after the cycle closes
+
+
 async def test_rehearsal_through_cli_and_api_survives_a_worker_crash(
     stack_settings: Settings, dev_client: Client, tmp_path: Path, spawned: list[asyncio.subprocess.Process]
 ) -> None:
@@ -140,6 +164,7 @@ async def test_rehearsal_through_cli_and_api_survives_a_worker_crash(
         try:
             assert await asyncio.wait_for(simulation.wait(), timeout=300) == 0
             code, out, err = await cli(stack_settings, "cycle", "status", cycle_id, "--json")
+            await audit(stack_settings, api, cycle_id, json.loads(out))
         finally:
             worker.send_signal(signal.SIGTERM)
             await worker.wait()
@@ -150,5 +175,8 @@ async def test_rehearsal_through_cli_and_api_survives_a_worker_crash(
         assert all(a["progress"]["outcome"] for a in status["applications"])
         winners = [a for a in status["awards"] if a["award"] == "winner"]
         assert 0 < len(winners) <= programme.quotas.winners
+        for application in status["applications"]:  # finished with its outcome, not terminated by the cycle
+            described = await dev_client.get_workflow_handle(application["application_id"]).describe()
+            assert described.status is WorkflowExecutionStatus.COMPLETED, application["application_id"]
         code, out, err = await cli(stack_settings, "cycle", "list", "--json")
         assert any(c["cycle_id"] == cycle_id and c["completed"] for c in json.loads(out))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 from datetime import datetime, time
 
 from temporalio import workflow
-from temporalio.workflow import ParentClosePolicy
+from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from schemas import ids
@@ -15,12 +16,14 @@ with workflow.unsafe.imports_passed_through():
         ApplicationForm,
         ApplicationInput,
         ApplicationProgress,
+        ApplicationResult,
         ApplicationState,
         Conclusion,
         DeadlineChange,
         Outcome,
         StageOpening,
     )
+    from schemas.archive import ArchiveRequest
     from schemas.common import SHANGHAI, RehearsalClock, Role
     from schemas.consultation import Candidate, ConsultationInput, ConsultationResult, DeadlineExtension
     from schemas.credit_code import credit_code_problem, normalise_credit_code
@@ -80,6 +83,7 @@ class AwardCycleWorkflow:
         self._stage: Stage | None = None
         self._stages: list[StageRecord] = []
         self._forms: dict[str, ApplicationForm] = {}
+        self._applications: dict[str, ChildWorkflowHandle[ApplicationWorkflow, ApplicationResult]] = {}
         self._progress: dict[str, ApplicationProgress] = {}
         self._experts: dict[str, list[str]] = {}
         self._submitting = 0
@@ -115,6 +119,13 @@ class AwardCycleWorkflow:
         await self._record_progress()
         await workflow.wait_condition(workflow.all_handlers_finished)
         assert self._approval is not None, "the programme has no approval stage"
+        # Patch "archive-histories": cycles recorded before the archive existed (tests/histories) must replay
+        # without this step; tests/test_replay.py and tests/test_archive.py replay them and a patched new run.
+        # The archive is started by an activity, not as an abandoned child: the time-skipping test server hangs
+        # once such a child outlives its parent (temporalio/sdk-java#2392), and it needs no parent anyway.
+        if workflow.patched("archive-histories"):
+            archived = [input.cycle_id, *self._forms, *self._consultations, *([self._notice] if self._notice else [])]
+            await side_effect("start_archive", ArchiveRequest(cycle_id=input.cycle_id, workflow_ids=archived))
         return CycleResult(
             cycle_id=input.cycle_id,
             awards=self._awards,
@@ -308,6 +319,9 @@ class AwardCycleWorkflow:
             "record_results",
             CycleResults(cycle_id=self._input.cycle_id, awards=self._awards, recommendations=self._recommendations),
         )
+        if workflow.patched("await-applications"):
+            # Closing first would terminate winners before they record their outcome (parent close policy).
+            await asyncio.gather(*self._applications.values(), return_exceptions=True)
         self._completed = True
 
     def _recommend(self) -> list[RecommendedCandidate]:
@@ -406,7 +420,7 @@ class AwardCycleWorkflow:
             self._progress[application_id] = ApplicationProgress(
                 application_id=application_id, state=ApplicationState.WAITING, stage=None
             )
-            await workflow.start_child_workflow(
+            self._applications[application_id] = await workflow.start_child_workflow(
                 ApplicationWorkflow.run,
                 ApplicationInput(
                     cycle_id=self._input.cycle_id,

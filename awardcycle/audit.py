@@ -1,0 +1,96 @@
+"""Auditors' operations on recorded histories: which workflows a cycle ran, replay, and reconciliation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from schemas.cycle import CycleResult
+from store import queries
+from store.db import session
+
+
+@dataclass(frozen=True)
+class ReplayOutcome:
+    workflow_id: str
+    workflow_type: str
+    error: str | None
+
+
+def workflow_type(history: WorkflowHistory) -> str:
+    return history.events[0].workflow_execution_started_event_attributes.workflow_type.name
+
+
+def children(history: WorkflowHistory) -> list[str]:
+    """The workflows a history started, read from the history itself rather than from the read model."""
+    return [
+        e.start_child_workflow_execution_initiated_event_attributes.workflow_id
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
+    ]
+
+
+async def cycle_histories(client: Client, cycle_id: str) -> list[WorkflowHistory]:
+    cycle = await client.get_workflow_handle(cycle_id).fetch_history()
+    return [cycle] + [await client.get_workflow_handle(i).fetch_history() for i in children(cycle)]
+
+
+async def replay_all(
+    histories: Iterable[WorkflowHistory], workflows: list[type], advance: Callable[[], None] | None = None
+) -> tuple[list[ReplayOutcome], float]:
+    """Replay each history with the current code; the first divergence of each, and histories per second."""
+    replayer = Replayer(workflows=workflows, data_converter=pydantic_data_converter)
+    outcomes, started, count = [], time.monotonic(), 0
+    for history in histories:
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        error = result.replay_failure
+        outcomes.append(ReplayOutcome(history.workflow_id, workflow_type(history), str(error) if error else None))
+        count += 1
+        if advance:
+            advance()
+    elapsed = time.monotonic() - started
+    return outcomes, count / elapsed if elapsed else float("inf")
+
+
+def cycle_result(history: WorkflowHistory) -> CycleResult | None:
+    """The result the cycle's history records, if it completed."""
+    for event in reversed(history.events):
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+            payloads = event.workflow_execution_completed_event_attributes.result.payloads
+            [result] = pydantic_data_converter.payload_converter.from_payloads(payloads, [CycleResult])
+            return result
+    return None
+
+
+def differences(engine: Engine, cycle_id: str, result: CycleResult) -> list[str]:
+    """Each way the SQL read model disagrees with what the cycle's history says."""
+    found: list[str] = []
+    with session(engine) as db:
+        stored = {r.application_id: r for r in queries.list_results(db, cycle_id=cycle_id)}
+        recommended = {
+            (r.target_programme, r.application_id) for r in queries.list_recommendations(db, cycle_id=cycle_id)
+        }
+        cycle = queries.get_cycle(db, cycle_id=cycle_id)
+    if cycle is None or not cycle.completed:
+        found.append(f"cycle {cycle_id}: the read model does not show it completed")
+    for award in result.awards:
+        row = stored.pop(award.application_id, None)
+        if row is None:
+            found.append(f"{award.application_id}: {award.award.value} in the history, missing from the results table")
+        elif (row.award, row.final_score, row.name) != (award.award.value, award.final_score, award.name):
+            found.append(
+                f"{award.application_id}: history says {award.award.value} {award.final_score} {award.name}, "
+                f"table says {row.award} {row.final_score} {row.name}"
+            )
+    found += [f"{a}: in the results table ({r.award}) but not awarded in the history" for a, r in stored.items()]
+    expected = {(r.programme, r.application_id) for r in result.recommendations}
+    found += [f"recommendation {p} ← {a}: in the history, missing from the table" for p, a in expected - recommended]
+    found += [f"recommendation {p} ← {a}: in the table, not in the history" for p, a in recommended - expected]
+    return found
