@@ -15,6 +15,7 @@ import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -77,6 +78,15 @@ def run(work: Callable[[Client], Awaitable[T]]) -> T:
         fail(str(error))
     except RPCError as error:
         fail(f"Temporal: {error.message}")
+
+
+def store() -> Engine:
+    """The configured store, with its tables (a fresh state directory has none yet)."""
+    from store.db import create_all, make_engine
+
+    engine = make_engine(get_settings())
+    create_all(engine)
+    return engine
 
 
 def actor(role: Role, identity: str) -> Actor:
@@ -222,9 +232,9 @@ def cycle_status(cycle_id: str, as_json: JsonFlag = False) -> None:
 def cycle_list(as_json: JsonFlag = False) -> None:
     """All cycles the store knows."""
     from store import queries
-    from store.db import make_engine, session
+    from store.db import session
 
-    with session(make_engine(get_settings())) as db:
+    with session(store()) as db:
         columns = ("cycle_id", "programme_id", "year", "stage", "completed")
         rows = [r.model_dump(include=set(columns)) for r in queries.list_cycles(db)]
     if as_json:
@@ -373,12 +383,11 @@ def audit_replay(
 
     from awardcycle.archive import ArchiveTampered, HistoryFileError, load_archived, verify_file
     from awardcycle.audit import cycle_histories, replay_all
-    from store.db import make_engine
     from worker import WORKFLOWS
 
     if sum(bool(x) for x in (cycle and not archive, workflow_id, archive, file)) != 1:
         fail("give one of --cycle ID, --workflow-id ID, --archive [--cycle ID], --file F")
-    engine = make_engine(get_settings())
+    engine = store()
     try:
         if archive:
             histories = [a.history for a in load_archived(engine, cycle_id=cycle)]
@@ -431,13 +440,12 @@ def audit_timeline(workflow_id: str, as_json: JsonFlag = False) -> None:
 def audit_verify(cycle: Annotated[str, typer.Option("--cycle", help="the cycle to reconcile")]) -> None:
     """Check that the SQL read model agrees with the cycle's history; name each difference."""
     from awardcycle.audit import cycle_result, differences
-    from store.db import make_engine
 
     history = run(lambda client: client.get_workflow_handle(cycle).fetch_history())
     result = cycle_result(history)
     if result is None:
         fail(f"cycle {cycle} has not completed; there is no result to reconcile yet")
-    found = differences(make_engine(get_settings()), cycle, result)
+    found = differences(store(), cycle, result)
     for difference in found:
         out.print(f"[red]differs[/red] {difference}", highlight=False)
     if found:

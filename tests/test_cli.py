@@ -53,3 +53,16 @@ def test_malformed_and_incomplete_application_files(tmp_path: Path) -> None:
     for path, reason in ((broken, "broken.json: "), (incomplete, "incomplete.json: ")):
         result = awardcycle("apply", "some-cycle", "--file", str(path), home=tmp_path)
         assert result.returncode != 0 and reason in result.stderr
+
+
+def test_bad_history_files_are_refused(tmp_path: Path) -> None:
+    recorded = next((Path(__file__).parent / "histories").glob("*.notice.json"))
+    truncated = tmp_path / recorded.name
+    truncated.write_text(recorded.read_text(encoding="utf-8")[:-2000], encoding="utf-8")
+    not_json = tmp_path / "not-json.json"
+    not_json.write_text("这不是 JSON", encoding="utf-8")
+    for path in (not_json, truncated):
+        result = awardcycle("audit", "replay", "--file", str(path), home=tmp_path)
+        assert result.returncode != 0 and path.name in result.stderr, result.stderr
+    replayed = awardcycle("audit", "replay", "--file", str(recorded), "--json", home=tmp_path)
+    assert replayed.returncode == 0 and json.loads(replayed.stdout)["failed"] == 0, replayed.stderr
