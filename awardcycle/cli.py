@@ -182,7 +182,7 @@ def cycle_start(
         fail(str(error))
     calendar = CalendarSpec(supplied=supplied)
     try:
-        service.check_calendar(found, year, calendar)
+        service.check_calendar(found, year, calendar, rehearsal=day_seconds is not None)
     except Refused as refusal:
         fail(str(refusal))
     started = run(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -17,12 +17,12 @@ from awardcycle.acts import ACTS
 from schemas import ids
 from schemas.application import ApplicationForm, ApplicationStatus
 from schemas.calendar import CalendarSpec
-from schemas.common import Actor
+from schemas.common import SHANGHAI, Actor
 from schemas.consultation import ConsultationInput, ConsultationStatus
 from schemas.credit_code import credit_code_problem
 from schemas.cycle import ApplicationAccepted, ApplicationSubmission, CycleInput, CycleStatus
 from schemas.notice import NoticeStatus
-from schemas.programme import Programme
+from schemas.programme import Programme, StageKind
 from workflows.cycle import AwardCycleWorkflow
 
 R = TypeVar("R", bound=BaseModel)
@@ -36,12 +36,18 @@ class Refused(Exception):
         self.status = status
 
 
-def check_calendar(programme: Programme, year: int, calendar: CalendarSpec) -> None:
-    """Fail closed before starting a cycle whose year has no holiday data."""
+def check_calendar(programme: Programme, year: int, calendar: CalendarSpec, *, rehearsal: bool) -> None:
+    """Fail closed before a cycle starts if its planned schedule reaches a year without holiday data."""
     if not programme.holds_edition(year):
         raise Refused(f"{programme.name_zh} 在 {year} 年不举办 ({programme.id} holds no edition in {year})")
+    days = WorkingDayCalendar(calendar)
+    instant = programme.opens_at(year) if rehearsal else datetime.now(SHANGHAI)
     try:
-        WorkingDayCalendar(calendar).is_working_day(date(year, 1, 1))
+        days.is_working_day(date(year, 1, 1))
+        for stage in programme.stages:
+            duration = programme.notice_period if stage.kind is StageKind.PUBLIC_NOTICE else stage.duration
+            if duration is not None:
+                instant = days.add(instant, duration)
     except CalendarError as error:
         raise Refused(str(error)) from error
 
@@ -57,7 +63,7 @@ async def start_cycle(
     cycle_id: str | None = None,
 ) -> str:
     calendar = calendar or CalendarSpec()
-    check_calendar(programme, year, calendar)
+    check_calendar(programme, year, calendar, rehearsal=day_seconds is not None)
     workflow_id = cycle_id or ids.cycle_id(programme.id, year)
     try:
         await client.start_workflow(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Self
 
 from pydantic import Field, PositiveInt, model_validator
 
-from schemas.common import Model
+from schemas.common import SHANGHAI, Model
 
 
 class Level(StrEnum):
@@ -235,6 +236,11 @@ class Programme(Model):
 
     def stage(self, kind: StageKind) -> Stage | None:
         return next((s for s in self.stages if s.kind is kind), None)
+
+    def opens_at(self, year: int) -> datetime:
+        """09:00 in Shanghai on the opening date: where a rehearsal's clock starts."""
+        month, day = (int(part) for part in self.opening.split("-"))
+        return datetime(year, month, day, 9, tzinfo=SHANGHAI)
 
     def holds_edition(self, year: int) -> bool:
         return (year - self.first_year) % self.every_years == 0

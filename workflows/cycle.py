@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
-from datetime import datetime, time
+from datetime import datetime
 
 from temporalio import workflow
 from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
         StageOpening,
     )
     from schemas.archive import ArchiveRequest
-    from schemas.common import SHANGHAI, RehearsalClock, Role
+    from schemas.common import RehearsalClock, Role
     from schemas.consultation import Candidate, ConsultationInput, ConsultationResult, DeadlineExtension
     from schemas.credit_code import credit_code_problem, normalise_credit_code
     from schemas.cycle import (
@@ -56,9 +56,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.consultation import ConsultationWorkflow
     from workflows.notice import PublicNoticeWorkflow
 
-# A rehearsal starts its clock at 09:00 on the programme's opening date.
-OPENING_TIME = time(9, 0)
-
 
 def draw_experts(seed: str, pool: list[Expert], form: ApplicationForm, count: int) -> list[str]:
     """Experts for one application, drawn reproducibly from the pool without declared conflicts."""
@@ -77,8 +74,7 @@ class AwardCycleWorkflow:
         now = workflow.now()
         opening = now
         if input.day_seconds is not None:
-            month, day = (int(part) for part in self._programme.opening.split("-"))
-            opening = datetime(input.year, month, day, OPENING_TIME.hour, tzinfo=SHANGHAI)
+            opening = self._programme.opens_at(input.year)
         self._clock = RehearsalClock(origin_real=now, origin_cycle=opening, day_seconds=input.day_seconds)
         self._stage: Stage | None = None
         self._stages: list[StageRecord] = []
