@@ -22,7 +22,7 @@ from schemas.consultation import ConsultationInput, ConsultationStatus
 from schemas.credit_code import credit_code_problem
 from schemas.cycle import ApplicationAccepted, ApplicationSubmission, CycleInput, CycleStatus
 from schemas.notice import NoticeStatus
-from schemas.programme import Programme, StageKind
+from schemas.programme import Programme
 from workflows.cycle import AwardCycleWorkflow
 
 R = TypeVar("R", bound=BaseModel)
@@ -45,7 +45,7 @@ def check_calendar(programme: Programme, year: int, calendar: CalendarSpec, *, r
     try:
         days.is_working_day(date(year, 1, 1))
         for stage in programme.stages:
-            duration = programme.notice_period if stage.kind is StageKind.PUBLIC_NOTICE else stage.duration
+            duration = programme.duration_of(stage)
             if duration is not None:
                 instant = days.add(instant, duration)
     except CalendarError as error:

@@ -237,6 +237,10 @@ class Programme(Model):
     def stage(self, kind: StageKind) -> Stage | None:
         return next((s for s in self.stages if s.kind is kind), None)
 
+    def duration_of(self, stage: Stage) -> Duration | None:
+        """How long a stage lasts: the public notice takes the notice period; approval has no deadline."""
+        return self.notice_period if stage.kind is StageKind.PUBLIC_NOTICE else stage.duration
+
     def opens_at(self, year: int) -> datetime:
         """09:00 in Shanghai on the opening date: where a rehearsal's clock starts."""
         month, day = (int(part) for part in self.opening.split("-"))

@@ -115,11 +115,9 @@ class AwardCycleWorkflow:
         await self._record_progress()
         await workflow.wait_condition(workflow.all_handlers_finished)
         assert self._approval is not None, "the programme has no approval stage"
-        # Patch "archive-histories": cycles recorded before the archive existed (tests/histories) must replay
-        # without this step; tests/test_replay.py and tests/test_archive.py replay them and a patched new run.
-        # The archive is started by an activity, not as an abandoned child: the time-skipping test server hangs
-        # once such a child outlives its parent (temporalio/sdk-java#2392), and it needs no parent anyway.
+        # Cycles recorded before the archive existed (tests/histories) replay without this step.
         if workflow.patched("archive-histories"):
+            # Started by an activity: an abandoned child hangs the time-skipping server (temporalio/sdk-java#2392).
             archived = [input.cycle_id, *self._forms, *self._consultations, *([self._notice] if self._notice else [])]
             await side_effect("start_archive", ArchiveRequest(cycle_id=input.cycle_id, workflow_ids=archived))
         return CycleResult(
@@ -133,7 +131,7 @@ class AwardCycleWorkflow:
         if stage.kind in (StageKind.CONSULTATION, StageKind.PUBLIC_NOTICE, StageKind.APPROVAL):
             await self._shortlist_once()
         now = cycle_now(self._clock)
-        duration = self._programme.notice_period if stage.kind is StageKind.PUBLIC_NOTICE else stage.duration
+        duration = self._programme.duration_of(stage)
         deadline = await deadline_after(now, duration, self._input.calendar) if duration else None
         self._stage = stage
         self._stages.append(StageRecord(stage=stage.kind, started_at=now, deadline=deadline))
