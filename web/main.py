@@ -17,7 +17,7 @@ from awardcycle.temporal_client import connect
 from schemas.ids import TASK_QUEUE
 from store.db import create_all, make_engine
 from web.errors import install_error_handlers
-from web.routes import acts, applications, audit, consultations, cycles, health, notices, programmes, tasks
+from web.routes import acts, applications, audit, consultations, cycles, health, links, notices, programmes, tasks
 
 API_PREFIX = "/api/v1"
 TASKS_PATH = f"{API_PREFIX}/tasks/"
@@ -79,6 +79,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(api_router())
     app.include_router(audit.router)
+    links.install(app)
     access_log = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, RedactTokens) for f in access_log.filters):
         access_log.addFilter(RedactTokens())

@@ -38,12 +38,12 @@ def _find(engine: Engine, digest: str) -> TaskLink | None:
         return queries.find_task_link(s, token_sha256=digest)
 
 
-def _mark_used(engine: Engine, digest: str) -> None:
+def mark_task_link_used(engine: Engine, digest: str) -> None:
     with session(engine) as s:
         queries.mark_task_link_used(s, token_sha256=digest, used_at=datetime.now(UTC))
 
 
-async def _open(token: str, engine: Engine) -> TaskLink:
+async def open_task_link(token: str, engine: Engine) -> TaskLink:
     """The link, or the polite 404 (unknown, malformed) or 410 (revoked, expired)."""
     link = await run_in_threadpool(_find, engine, token_sha256(token)) if TOKEN.fullmatch(token) else None
     if link is None or link.task_kind != "consultation":
@@ -56,7 +56,7 @@ async def _open(token: str, engine: Engine) -> TaskLink:
 
 @router.get("/{token}", responses=ERRORS)
 async def show_task(token: str, engine: EngineDep, client: ClientDep) -> TaskPublic:
-    link = await _open(token, engine)
+    link = await open_task_link(token, engine)
     try:
         task = await service.consultation_task(client, link.task_id)
         current = await service.consultation_status(client, link.task_id)
@@ -79,12 +79,12 @@ async def show_task(token: str, engine: EngineDep, client: ClientDep) -> TaskPub
 
 @router.post("/{token}", responses={**ERRORS, 409: {"model": Detail}})
 async def answer_task(token: str, body: TaskAnswers, engine: EngineDep, client: ClientDep) -> ActReceipt:
-    link = await _open(token, engine)
+    link = await open_task_link(token, engine)
     answer = ConsultationAnswer(
         actor=Actor(role=Role.DEPARTMENT, identity=link.recipient_id, channel=Channel.LINK),
         answers=body.answers,
         expected_revision=body.expected_revision,
     )
     receipt = await service.perform(client, link.task_id, "answer", answer)
-    await run_in_threadpool(_mark_used, engine, link.token_sha256)
+    await run_in_threadpool(mark_task_link_used, engine, link.token_sha256)
     return ActReceipt.model_validate(receipt, from_attributes=True)
