@@ -11,6 +11,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
@@ -20,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from awardcycle.settings import Settings
 from awardcycle.temporal_client import test_server_path
 from store.db import create_all, make_engine
+from web.main import create_app
 from worker import build_worker
 
 
@@ -95,6 +97,16 @@ async def task_queue(env: WorkflowEnvironment, settings: Settings, engine: Engin
     queue = f"test-{uuid.uuid4()}"
     async with build_worker(env.client, settings, engine, task_queue=queue):
         yield queue
+
+
+@pytest.fixture
+async def api(
+    env: WorkflowEnvironment, settings: Settings, engine: Engine, task_queue: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The web app on the test's server and worker, reached in process."""
+    app = create_app(settings, env.client, engine, task_queue=task_queue)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        yield client
 
 
 @pytest.fixture

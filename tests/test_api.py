@@ -7,13 +7,11 @@ import logging
 import re
 import secrets
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import Engine, create_engine
 from temporalio.testing import WorkflowEnvironment
 
@@ -35,15 +33,6 @@ from web.routes.tasks import INVALID
 
 QINGDAO = "qingdao-mayor-quality-award"
 LINK = re.compile(r"/t/([A-Za-z0-9_-]+)")
-
-
-@pytest.fixture
-async def api(
-    env: WorkflowEnvironment, settings: Settings, engine: Engine, task_queue: str
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, env.client, engine, task_queue=task_queue)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-        yield client
 
 
 def actor(role: str, identity: str, channel: str = "api") -> dict[str, str]:

@@ -5,34 +5,20 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
-from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
 from awardcycle import service
-from awardcycle.settings import Settings
 from programmes import get_programme
 from schemas import ids
 from schemas.consultation import Opinion
 from tests.conftest import Inbox
 from tests.scenario import StrongPlayer, apply_all, forms, small, start
 from tests.test_api import QINGDAO, _token, _until_consultation
-from web.main import create_app
 from web.routes.links import HEADERS
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
-
-
-@pytest.fixture
-async def web(
-    env: WorkflowEnvironment, settings: Settings, engine: Engine, task_queue: str
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, env.client, engine, task_queue=task_queue)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-        yield client
 
 
 def assert_private(response: httpx.Response) -> None:
@@ -40,7 +26,7 @@ def assert_private(response: httpx.Response) -> None:
         assert response.headers[name] == value, name
 
 
-async def test_task_page(web: httpx.AsyncClient, env: WorkflowEnvironment, task_queue: str, inbox: Inbox) -> None:
+async def test_task_page(api: httpx.AsyncClient, env: WorkflowEnvironment, task_queue: str, inbox: Inbox) -> None:
     programme = small(get_programme(QINGDAO))
     cycle_id = await start(env.client, programme, task_queue, f"links-{uuid.uuid4().hex[:6]}")
     await apply_all(env.client, cycle_id, forms(programme))
@@ -51,7 +37,7 @@ async def test_task_page(web: httpx.AsyncClient, env: WorkflowEnvironment, task_
     token = await _token(inbox, consultation_id)
     path = f"/t/{token}"
 
-    shown = await web.get(path)
+    shown = await api.get(path)
     assert shown.status_code == 200, shown.text
     assert_private(shown)
     assert "无异议" in shown.text and "有异议" in shown.text and programme.departments[0].name_zh in shown.text
@@ -69,18 +55,18 @@ async def test_task_page(web: httpx.AsyncClient, env: WorkflowEnvironment, task_
         objecting[f"opinion-{c.application_id}"] = "objection" if c.application_id == first else "no_objection"
 
     for forged in ({}, {"csrf": "0" * 64}):
-        refused = await web.post(path, data={**objecting, **forged, f"reason-{first}": "x"})
+        refused = await api.post(path, data={**objecting, **forged, f"reason-{first}": "x"})
         assert refused.status_code == 403
         assert_private(refused)
     assert (await service.consultation_status(env.client, consultation_id)).revision == 0, "nothing recorded"
 
-    bare = await web.post(path, data={**objecting, "csrf": csrf, f"reason-{first}": "  "})
+    bare = await api.post(path, data={**objecting, "csrf": csrf, f"reason-{first}": "  "})
     assert bare.status_code == 409
     assert_private(bare)
     assert "提出异议须说明理由" in bare.text and 'value="objection" checked' in bare.text
     assert (await service.consultation_status(env.client, consultation_id)).revision == 0
 
-    answered = await web.post(path, data={**objecting, "csrf": csrf, f"reason-{first}": "<b>x</b>"})
+    answered = await api.post(path, data={**objecting, "csrf": csrf, f"reason-{first}": "<b>x</b>"})
     assert answered.status_code == 200, answered.text
     assert_private(answered)
     assert "第 1 版" in answered.text
@@ -92,17 +78,17 @@ async def test_task_page(web: httpx.AsyncClient, env: WorkflowEnvironment, task_
     objections = [(a.application_id, a.reason) for a in current.answers if a.opinion is Opinion.OBJECTION]
     assert objections == [(first, "<b>x</b>")]
 
-    again = await web.get(path)
+    again = await api.get(path)
     assert again.status_code == 200
     assert "第 1 版" in again.text and 'name="expected_revision" value="1"' in again.text
     assert "&lt;b&gt;x&lt;/b&gt;" in again.text and "<b>x</b>" not in again.text
 
 
-async def test_invalid_links(web: httpx.AsyncClient) -> None:
+async def test_invalid_links(api: httpx.AsyncClient) -> None:
     for response in (
-        await web.get("/t/short"),
-        await web.get(f"/t/{secrets.token_urlsafe(32)}"),
-        await web.post(f"/t/{secrets.token_urlsafe(32)}", data={"csrf": "x"}),
+        await api.get("/t/short"),
+        await api.get(f"/t/{secrets.token_urlsafe(32)}"),
+        await api.post(f"/t/{secrets.token_urlsafe(32)}", data={"csrf": "x"}),
     ):
         assert response.status_code == 404
         assert "链接无效或已过期" in response.text and response.headers["content-type"].startswith("text/html")

@@ -25,7 +25,7 @@ from schemas.common import Actor, Channel, Role
 from schemas.consultation import CandidateOpinion, ConsultationAnswer, ConsultationInput, Opinion
 from store.tables import TaskLink
 from web.deps import ClientDep, EngineDep
-from web.routes.tasks import mark_task_link_used, open_task_link
+from web.routes.tasks import load_task, mark_task_link_used, open_task_link
 from web.templating import templates
 
 router = APIRouter(prefix="/t", include_in_schema=False)
@@ -104,14 +104,10 @@ async def _form(
     status_code: int = 200,
 ) -> HTMLResponse:
     """The form; `values` are the entered ones on a refusal, else the department's last answer."""
-    client = request.app.state.client
-    try:
-        task = await service.consultation_task(client, link.task_id)
-        current = await service.consultation_status(client, link.task_id)
-    except Refused as refused:
-        if refused.status != status.HTTP_404_NOT_FOUND:
-            raise
+    loaded = await load_task(request.app.state.client, link.task_id)
+    if loaded is None:
         return _invalid(status.HTTP_410_GONE)  # history gone, as in the JSON route
+    task, current = loaded
     if values is None:
         values = {a.application_id: (a.opinion.value, a.reason) for a in current.answers}
     return _page(

@@ -11,13 +11,14 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, HTTPException, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
+from temporalio.client import Client
 
 from activities.notify import token_sha256
 from awardcycle import service
 from awardcycle.service import Refused
 from schemas.application import ActReceipt
 from schemas.common import Actor, Channel, Role
-from schemas.consultation import ConsultationAnswer
+from schemas.consultation import ConsultationAnswer, ConsultationInput, ConsultationStatus
 from store import queries
 from store.db import session
 from store.tables import TaskLink
@@ -54,16 +55,23 @@ async def open_task_link(token: str, engine: Engine) -> TaskLink:
     return link
 
 
-@router.get("/{token}", responses=ERRORS)
-async def show_task(token: str, engine: EngineDep, client: ClientDep) -> TaskPublic:
-    link = await open_task_link(token, engine)
+async def load_task(client: Client, task_id: str) -> tuple[ConsultationInput, ConsultationStatus] | None:
+    """The task as asked and as answered so far; None once its history is gone."""
     try:
-        task = await service.consultation_task(client, link.task_id)
-        current = await service.consultation_status(client, link.task_id)
+        return await service.consultation_task(client, task_id), await service.consultation_status(client, task_id)
     except Refused as error:
         if error.status != status.HTTP_404_NOT_FOUND:
             raise
-        raise HTTPException(status_code=status.HTTP_410_GONE, detail=INVALID) from None  # history gone
+        return None
+
+
+@router.get("/{token}", responses=ERRORS)
+async def show_task(token: str, engine: EngineDep, client: ClientDep) -> TaskPublic:
+    link = await open_task_link(token, engine)
+    loaded = await load_task(client, link.task_id)
+    if loaded is None:
+        raise HTTPException(status_code=status.HTTP_410_GONE, detail=INVALID)  # history gone
+    task, current = loaded
     return TaskPublic(
         task_id=link.task_id,
         kind=link.task_kind,
