@@ -3,8 +3,10 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
+BROWSER_PACKAGES := chromium fonts-noto-cjk
 
-.PHONY: run test lint unit clean
+.PHONY: run test lint unit browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +24,15 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
-unit: $(STAMP)
+# tests/test_browser.py drives Debian's Chromium; only the tests need it, not `make run`.
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" -eq 0 ]; then sudo=; \
+	  elif sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	  else echo "$(CHROMIUM) is missing; install it with: sudo apt-get install -y $(BROWSER_PACKAGES)" >&2; exit 1; fi; \
+	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES); }
+
+unit: $(STAMP) browser
 	$(BIN)/pytest -q
 
 test: lint unit

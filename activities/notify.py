@@ -64,6 +64,8 @@ class NotificationActivities:
             link = f"{self._settings.public_base_url.rstrip('/')}/t/{token}"
             rendered = _render(request.template, {**request.context, "deadline": request.deadline, "link": link})
             now = datetime.now(UTC)
+            # One live link per task and recipient: a re-sent or moved link replaces the earlier ones.
+            queries.revoke_task_links(s, task_id=request.task_id, recipient_id=request.recipient_id)
             queries.add_task_link(
                 s,
                 token_sha256=token_sha256(token),

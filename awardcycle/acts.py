@@ -16,7 +16,13 @@ from schemas.application import (
     SupplementSubmission,
     Withdrawal,
 )
-from schemas.consultation import ConsultationAnswer, DeadlineExtension, ObjectionDecision, OverdueResolution
+from schemas.consultation import (
+    ConsultationAnswer,
+    DeadlineExtension,
+    LinkResend,
+    ObjectionDecision,
+    OverdueResolution,
+)
 from schemas.cycle import GovernmentApproval, StageRecord
 from schemas.notice import ObjectionAck, ObjectionResolution, PublicObjection
 
@@ -51,6 +57,7 @@ ACTS: dict[str, Act] = {
         Act("answer", "consultation", ConsultationAnswer, ActReceipt, "部门意见 Department answer"),
         Act("decide_objection", "consultation", ObjectionDecision, ActReceipt, "处理部门异议 Decide objection"),
         Act("resolve_overdue", "consultation", OverdueResolution, ActReceipt, "处理逾期 Resolve overdue"),
+        Act("resend_link", "consultation", LinkResend, ActReceipt, "重发或改发链接 Re-send or move the link"),
         Act("lodge_objection", "notice", PublicObjection, ObjectionAck, "公示异议 Public objection"),
         Act("resolve_objection", "notice", ObjectionResolution, ActReceipt, "处理公示异议 Resolve objection"),
     )

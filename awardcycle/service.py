@@ -15,7 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.calendar import CalendarError, WorkingDayCalendar
 from awardcycle.acts import ACTS
 from schemas import ids
-from schemas.application import ApplicationForm, ApplicationStatus
+from schemas.application import ApplicationForm, ApplicationStatus, ScoringTask
 from schemas.calendar import CalendarSpec
 from schemas.common import SHANGHAI, Actor
 from schemas.consultation import ConsultationInput, ConsultationStatus
@@ -145,9 +145,9 @@ async def submit_application(client: Client, cycle_id: str, form: ApplicationFor
     return result
 
 
-async def query(client: Client, workflow_id: str, name: str, result_type: type[R]) -> R:
+async def query(client: Client, workflow_id: str, name: str, result_type: type[R], *args: str) -> R:
     handle = client.get_workflow_handle(workflow_id)
-    result: R = await _call(handle.query(name, result_type=result_type))
+    result: R = await _call(handle.query(name, args=list(args), result_type=result_type))
     return result
 
 
@@ -169,6 +169,10 @@ async def consultation_status(client: Client, workflow_id: str) -> ConsultationS
 
 async def consultation_task(client: Client, workflow_id: str) -> ConsultationInput:
     return await query(client, workflow_id, "task", ConsultationInput)
+
+
+async def scoring_task(client: Client, application_id: str, expert_id: str) -> ScoringTask:
+    return await query(client, application_id, "scoring", ScoringTask, expert_id)
 
 
 async def notice_status(client: Client, workflow_id: str) -> NoticeStatus:

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
 
     public_base_url: str = Field(default_factory=lambda data: f"http://127.0.0.1:{data['web_port']}")
     link_grace_days: int = Field(default=3, ge=0)
+    # Per client address, in the `limits` notation (https://limits.readthedocs.io).
+    wrong_link_limit: str = Field(default="20/10 minutes", description="unknown or malformed task links")
+    objection_limit: str = Field(default="5/hour", description="objections lodged on one public notice")
 
     @model_validator(mode="after")
     def _check_smtp_password(self) -> Self:

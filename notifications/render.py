@@ -42,6 +42,35 @@ def award_label(value: str, programme: str) -> str:
     return {"winner": programme, "nomination": f"{programme}提名奖"}.get(value, value)
 
 
+OPINIONS_ZH = {"no_objection": "无异议", "objection": "有异议"}
+CHANNELS_ZH = {
+    "link": "邮件链接",
+    "web": "网页",
+    "api": "接口",
+    "cli": "命令行",
+    "console": "控制台",
+    "paper": "纸质件，由评审办公室录入",
+    "simulation": "演练",
+    "policy": "逾期规则",
+}
+OUTCOMES_ZH = {
+    "not_qualified": "未通过资格审查",
+    "materials_incomplete": "材料不全",
+    "withdrawn": "已撤回申报",
+    "low_score": "专家评审未达到入围分数",
+    "not_shortlisted": "未入围现场评审",
+    "failed_onsite": "未通过现场评审",
+    "dropped_by_consultation": "经征求部门意见，不予授奖",
+    "dropped_by_notice": "经公示异议核实，不予授奖",
+    "not_selected": "未获奖",
+}
+
+
+def outcome_label(value: str, programme: str) -> str:
+    """An outcome in Chinese; the two awards are named as the programme names them."""
+    return OUTCOMES_ZH.get(value) or award_label(value, programme)
+
+
 environment = Environment(
     loader=PackageLoader("notifications"),
     autoescape=select_autoescape(["html"]),
@@ -52,6 +81,9 @@ environment = Environment(
 )
 environment.filters["zh_datetime"] = zh_datetime
 environment.filters["award_label"] = award_label
+environment.filters["outcome_label"] = outcome_label
+environment.filters["opinion_label"] = lambda value: OPINIONS_ZH.get(value, value)
+environment.filters["channel_label"] = lambda value: CHANNELS_ZH.get(value, value)
 
 
 def render(template: str, context: Mapping[str, Any]) -> RenderedMessage:

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from schemas.calendar import CalendarSpec
 from schemas.common import Actor, Model, RehearsalClock
-from schemas.programme import ApplicantKind, Programme, StageKind
+from schemas.programme import ApplicantKind, Programme, Rubric, StageKind
 
 
 class ConditionClaim(Model):
@@ -144,6 +144,23 @@ class ExpertScore(Model):
     expected_revision: int | None = Field(
         default=None, description="the revision this answer replaces; a stale one is rejected"
     )
+    client_address: str | None = Field(default=None, max_length=100, description="where a link score came from")
+
+
+class ScoringTask(Model):
+    """What a drawn expert sees on the scoring form, with the expert's own last score."""
+
+    application_id: str
+    programme_name_zh: str
+    applicant_name: str
+    category: str
+    region: str
+    rubric: Rubric
+    deadline: datetime | None
+    open: bool = Field(description="the expert may still score or revise")
+    scores: dict[str, float]
+    comment: str
+    revision: int
 
 
 class OnsiteFinding(Model):

@@ -30,6 +30,7 @@ class Role(StrEnum):
 
 class Channel(StrEnum):
     LINK = "link"
+    WEB = "web"  # a public page, such as the notice's objection form
     API = "api"
     CLI = "cli"
     CONSOLE = "console"

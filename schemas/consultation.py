@@ -9,6 +9,7 @@ from pydantic import Field
 
 from schemas.calendar import CalendarSpec
 from schemas.common import Actor, Model, RehearsalClock
+from schemas.notification import EMAIL_PATTERN
 from schemas.programme import Department, OverduePolicy
 
 
@@ -54,6 +55,15 @@ class ConsultationAnswer(Model):
     expected_revision: int | None = Field(
         default=None, description="the revision this answer replaces; a stale one is rejected"
     )
+    client_address: str | None = Field(default=None, max_length=100, description="where a link answer came from")
+
+
+class LinkResend(Model):
+    """The coordinator sends the task a new link, optionally to another address; earlier links stop working."""
+
+    actor: Actor
+    email: str | None = Field(default=None, pattern=EMAIL_PATTERN, description="none: the current address")
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class ObjectionDecision(Model):
@@ -105,6 +115,7 @@ class ConsultationStatus(Model):
     answered_by: Actor | None
     objections: list[ObjectionRecord]
     waiting_for: list[str]
+    recipient_email: str | None = Field(default=None, description="where the task link was last sent")
 
 
 class ConsultationResult(Model):

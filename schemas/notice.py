@@ -25,6 +25,7 @@ class PublicObjection(Model):
     contact: str = Field(min_length=3, max_length=200, description="phone or email of the objector")
     application_id: str
     reason: str = Field(min_length=1, max_length=2000)
+    client_address: str | None = Field(default=None, max_length=100, description="where a web objection came from")
 
 
 class ObjectionAck(Model):
@@ -52,6 +53,8 @@ class NoticeObjection(Model):
 
 class NoticeStatus(Model):
     workflow_id: str
+    programme_name_zh: str = ""
+    publisher_zh: str = ""
     starts_at: datetime
     ends_at: datetime
     open: bool

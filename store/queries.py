@@ -145,8 +145,23 @@ def mark_task_link_used(session: Session, *, token_sha256: str, used_at: datetim
     session.exec(update(TaskLink).where(col(TaskLink.token_sha256) == token_sha256).values(last_used_at=used_at))
 
 
-def revoke_task_links(session: Session, *, task_id: str) -> None:
-    session.exec(update(TaskLink).where(col(TaskLink.task_id) == task_id).values(revoked=True))
+def revoke_task_links(session: Session, *, task_id: str, recipient_id: str | None = None) -> None:
+    """Revoke a task's links: all of them, or one recipient's."""
+    statement = update(TaskLink).where(col(TaskLink.task_id) == task_id)
+    if recipient_id is not None:
+        statement = statement.where(col(TaskLink.recipient_id) == recipient_id)
+    session.exec(statement.values(revoked=True))
+
+
+def failed_messages(session: Session, *, workflow_prefix: str) -> list[OutboxMessage]:
+    """Messages whose last send failed, from the workflows whose ids start with the prefix."""
+    statement = (
+        select(OutboxMessage)
+        .where(col(OutboxMessage.status) == OutboxStatus.FAILED)
+        .where(col(OutboxMessage.workflow_id).startswith(workflow_prefix, autoescape=True))
+        .order_by(col(OutboxMessage.created_at))
+    )
+    return list(session.exec(statement))
 
 
 # Outbox

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+from email.message import EmailMessage
 
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -28,8 +31,10 @@ from schemas.consultation import (
 )
 from schemas.cycle import CycleStatus
 from schemas.notice import NoticeObjection, NoticeStatus, ObjectionResolution, PublicObjection
-from schemas.programme import OnsiteReview, Programme, Quotas
+from schemas.programme import OnsiteReview, Programme, Quotas, StageKind
+from tests.conftest import Inbox
 
+LINK = re.compile(r"/t/([A-Za-z0-9_-]+)")
 APPLICANT = Actor(role=Role.APPLICANT, identity="applicant@example.cn", channel=Channel.CLI)
 COORDINATOR = Actor(role=Role.COORDINATOR, identity="coordinator", channel=Channel.CLI)
 
@@ -181,6 +186,44 @@ async def apply_all(client: Client, cycle_id: str, applications: dict[str, Appli
 
 async def play(env: WorkflowEnvironment, cycle_id: str, player: Player) -> CycleStatus:
     return await Simulator(env.client, cycle_id, player, day_sleeper(env)).run()
+
+
+async def until_stage(
+    env: WorkflowEnvironment, cycle_id: str, player: Player, stage: StageKind, *, opened: str = ""
+) -> CycleStatus:
+    """Play day by day until the cycle is in `stage` (and, if named, has opened its `opened` children)."""
+    simulator = Simulator(env.client, cycle_id, player, day_sleeper(env))
+    for _ in range(366):
+        status = await service.cycle_status(env.client, cycle_id)
+        children = {"consultations": bool(status.consultations), "notice": status.notice is not None}
+        if status.stage is stage and children.get(opened, True):
+            return status
+        if not await simulator.step(status):
+            await env.sleep(timedelta(days=1))
+    raise AssertionError(f"the cycle never reached {stage.value}")
+
+
+async def mail(inbox: Inbox, message_id: str) -> EmailMessage:
+    """The message with this id, once the activity that sends it has run."""
+    for _ in range(200):
+        for message in inbox.messages:
+            if f"<{message_id}@" in str(message["Message-ID"]):
+                return message
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no message {message_id}")
+
+
+def text_body(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+async def link_token(inbox: Inbox, message_id: str) -> str:
+    """The raw token, from the link in an email (sent by an activity)."""
+    match = LINK.search(text_body(await mail(inbox, message_id)))
+    assert match is not None, f"no link in {message_id}"
+    return match.group(1)
 
 
 async def terminate(client: Client, *cycle_ids: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -16,23 +15,20 @@ from sqlalchemy import Engine, create_engine
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notify import token_sha256
-from awardcycle import samples, service
+from awardcycle import samples
 from awardcycle.acts import ACTS
 from awardcycle.settings import Settings
-from awardcycle.simulation import Player, Simulator
 from programmes import get_programme
 from schemas import ids
-from schemas.cycle import CycleStatus
 from schemas.programme import Programme, StageKind
 from store import queries
 from store.db import session
 from tests.conftest import Inbox
-from tests.scenario import StrongPlayer, apply_all, day_sleeper, forms, small, start
+from tests.scenario import StrongPlayer, apply_all, forms, link_token, small, start, until_stage
 from web.main import RedactTokens, create_app
 from web.routes.tasks import INVALID
 
 QINGDAO = "qingdao-mayor-quality-award"
-LINK = re.compile(r"/t/([A-Za-z0-9_-]+)")
 
 
 def actor(role: str, identity: str, channel: str = "api") -> dict[str, str]:
@@ -141,32 +137,6 @@ def test_access_log_hides_tokens() -> None:
     assert record.getMessage() == '127.0.0.1:5000 - "POST /api/v1/tasks/…?x=1 HTTP/1.1" 200'
 
 
-async def _until_consultation(env: WorkflowEnvironment, cycle_id: str, player: Player) -> CycleStatus:
-    simulator = Simulator(env.client, cycle_id, player, day_sleeper(env))
-    for _ in range(366):
-        status = await service.cycle_status(env.client, cycle_id)
-        if status.stage is StageKind.CONSULTATION and status.consultations:
-            return status
-        if not await simulator.step(status):
-            await env.sleep(timedelta(days=1))
-    raise AssertionError("the cycle never reached the consultation")
-
-
-async def _token(inbox: Inbox, consultation_id: str) -> str:
-    """The raw token, from the link in the department's request email (sent by an activity)."""
-    for _ in range(200):
-        for message in inbox.messages:
-            if f"{consultation_id}/request@" in str(message["Message-ID"]):
-                for part in message.walk():
-                    if part.get_content_type() == "text/plain":
-                        body = part.get_payload(decode=True)
-                        assert isinstance(body, bytes)
-                        if match := LINK.search(body.decode(part.get_content_charset() or "utf-8")):
-                            return match.group(1)
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no request email for {consultation_id}")
-
-
 async def test_task_link_end_to_end(
     api: httpx.AsyncClient,
     env: WorkflowEnvironment,
@@ -177,12 +147,14 @@ async def test_task_link_end_to_end(
     programme = small(get_programme(QINGDAO))
     cycle_id = await start(env.client, programme, task_queue, f"api-{uuid.uuid4().hex[:6]}")
     await apply_all(env.client, cycle_id, forms(programme))
-    status = await _until_consultation(env, cycle_id, StrongPlayer(programme=programme))
+    status = await until_stage(
+        env, cycle_id, StrongPlayer(programme=programme), StageKind.CONSULTATION, opened="consultations"
+    )
     candidates = [c.application_id for c in status.shortlist]
     assert candidates
     first, second, third = programme.departments[:3]
     consultation_id = ids.consultation_id(cycle_id, first.id)
-    token = await _token(inbox, consultation_id)
+    token = await link_token(inbox, f"{consultation_id}/request")
 
     shown = await api.get(f"/api/v1/tasks/{token}")
     assert shown.status_code == 200
@@ -242,7 +214,7 @@ async def test_task_link_end_to_end(
     revoked = await api.get(f"/api/v1/tasks/{token}")
     assert (revoked.status_code, revoked.json()) == (410, {"detail": INVALID})
 
-    expired = await _token(inbox, ids.consultation_id(cycle_id, second.id))
+    expired = await link_token(inbox, f"{ids.consultation_id(cycle_id, second.id)}/request")
     with session(engine) as s:
         link = queries.find_task_link(s, token_sha256=token_sha256(expired))
         assert link is not None

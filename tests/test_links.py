@@ -13,9 +13,10 @@ from awardcycle import service
 from programmes import get_programme
 from schemas import ids
 from schemas.consultation import Opinion
+from schemas.programme import StageKind
 from tests.conftest import Inbox
-from tests.scenario import StrongPlayer, apply_all, forms, small, start
-from tests.test_api import QINGDAO, _token, _until_consultation
+from tests.scenario import StrongPlayer, apply_all, forms, link_token, small, start, until_stage
+from tests.test_api import QINGDAO
 from web.routes.links import HEADERS
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
@@ -30,11 +31,13 @@ async def test_task_page(api: httpx.AsyncClient, env: WorkflowEnvironment, task_
     programme = small(get_programme(QINGDAO))
     cycle_id = await start(env.client, programme, task_queue, f"links-{uuid.uuid4().hex[:6]}")
     await apply_all(env.client, cycle_id, forms(programme))
-    status = await _until_consultation(env, cycle_id, StrongPlayer(programme=programme))
+    status = await until_stage(
+        env, cycle_id, StrongPlayer(programme=programme), StageKind.CONSULTATION, opened="consultations"
+    )
     candidates = status.shortlist
     assert candidates
     consultation_id = ids.consultation_id(cycle_id, programme.departments[0].id)
-    token = await _token(inbox, consultation_id)
+    token = await link_token(inbox, f"{consultation_id}/request")
     path = f"/t/{token}"
 
     shown = await api.get(path)

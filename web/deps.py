@@ -12,6 +12,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from awardcycle.settings import Settings
+from web.ratelimit import RateLimits
 
 # Workflow kinds by the shape of their ids (schemas/ids.py builds them).
 _KINDS = (
@@ -66,8 +67,14 @@ def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Sess
         yield session
 
 
+def get_rate_limits(request: Request) -> RateLimits:
+    limits: RateLimits = request.app.state.rate_limits
+    return limits
+
+
 ClientDep = Annotated[Client, Depends(get_client)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 TaskQueueDep = Annotated[str, Depends(get_task_queue)]
 SessionDep = Annotated[Session, Depends(get_session)]
+RateLimitsDep = Annotated[RateLimits, Depends(get_rate_limits)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import version
@@ -17,7 +18,21 @@ from awardcycle.temporal_client import connect
 from schemas.ids import TASK_QUEUE
 from store.db import create_all, make_engine
 from web.errors import install_error_handlers
-from web.routes import acts, applications, audit, consultations, cycles, health, links, notices, programmes, tasks
+from web.ratelimit import RateLimits
+from web.routes import (
+    acts,
+    applications,
+    audit,
+    consultations,
+    cycles,
+    devmail,
+    health,
+    links,
+    notices,
+    programmes,
+    public_notice,
+    tasks,
+)
 
 API_PREFIX = "/api/v1"
 TASKS_PATH = f"{API_PREFIX}/tasks/"
@@ -74,12 +89,19 @@ def create_app(
     app.state.client = client
     app.state.engine = engine
     app.state.task_queue = task_queue
+    app.state.rate_limits = RateLimits(settings)
+    # Random per process and kept only in memory: a restart invalidates forms open in a browser, which
+    # then reload and submit again.
+    app.state.csrf_key = secrets.token_bytes(32)
     install_error_handlers(app)
     app.middleware("http")(_private_task_links)
     app.include_router(health.router)
     app.include_router(api_router())
     app.include_router(audit.router)
+    if settings.embedded_smtp:  # the sink's mail exists only in embedded mode
+        app.include_router(devmail.router)
     links.install(app)
+    app.include_router(public_notice.router)
     access_log = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, RedactTokens) for f in access_log.filters):
         access_log.addFilter(RedactTokens())

@@ -93,6 +93,16 @@ class TaskAnswers(Model):
     )
 
 
+class ScoringAnswers(Model):
+    """A drawn expert's score through the link; the link itself says who is scoring."""
+
+    scores: dict[str, float] = Field(description="points per second-level indicator id")
+    comment: str = Field(default="", max_length=4000)
+    expected_revision: int | None = Field(
+        default=None, description="the revision this score replaces; a stale one is refused"
+    )
+
+
 class Health(Model):
     temporal: str
     store: str

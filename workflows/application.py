@@ -24,13 +24,22 @@ with workflow.unsafe.imports_passed_through():
         OnsiteFinding,
         Outcome,
         QualificationDecision,
+        ScoringTask,
         StageOpening,
         SupplementSubmission,
         Withdrawal,
     )
-    from schemas.common import Actor, Role
+    from schemas.common import SHANGHAI, Actor, Role
+    from schemas.notification import MessageRequest, TaskLinkRequest
     from schemas.programme import StageKind
-    from workflows.common import cycle_now, deadline_after, rejected, require_role, wait_done_or_deadline
+    from workflows.common import (
+        Mailbox,
+        cycle_now,
+        deadline_after,
+        rejected,
+        require_role,
+        wait_done_or_deadline,
+    )
 
 # The signal name the cycle listens on; a string, since the cycle module imports this one.
 PROGRESS_SIGNAL = "application_progress"
@@ -73,9 +82,14 @@ class ApplicationWorkflow:
         self._outcome: Outcome | None = None
         self._reason = ""
         self._revision = 0
+        self._mail = Mailbox()
+        self._mails = False
 
     @workflow.run
     async def run(self, input: ApplicationInput) -> ApplicationResult:
+        # Histories recorded before applicants and experts were emailed replay without the messages.
+        self._mails = workflow.patched("applicant-mail")
+        self._post_to_applicant("received", "application_received", received_at=input.submitted_at.isoformat())
         while True:
             await workflow.wait_condition(lambda: bool(self._openings) or self._over())
             if self._conclusion is not None and self._outcome is None:
@@ -90,7 +104,9 @@ class ApplicationWorkflow:
                 await self._report(stage_passed=passed)
         self._state = ApplicationState.CONCLUDED
         await self._report()
+        self._post_to_applicant("outcome", "application_outcome", outcome=self._outcome or Outcome.NOT_SELECTED)
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._mail.drain()
         return ApplicationResult(
             application_id=input.application_id,
             outcome=self._outcome or Outcome.NOT_SELECTED,
@@ -145,6 +161,13 @@ class ApplicationWorkflow:
                 cycle_now(self._input.clock), self._programme.supplement, self._input.calendar
             )
             await self._report()
+            self._post_to_applicant(
+                f"supplement-{self._revision}",
+                "supplement_request",
+                missing=self._material.missing,
+                note=self._material.note,
+                deadline=self._deadline.isoformat(),
+            )
             delivered = await wait_done_or_deadline(
                 self._input.clock,
                 lambda: self._supplement is not None or self._over(),
@@ -160,6 +183,7 @@ class ApplicationWorkflow:
         self._state = ApplicationState.EXPERT_REVIEW
         self._experts = experts
         await self._report()
+        self._post_scoring_requests()
         # Scores may be revised until the deadline, so the review always runs to it.
         await wait_done_or_deadline(self._input.clock, self._over, self._deadline_or_now)
         if not self._scores and not self._over():
@@ -214,6 +238,49 @@ class ApplicationWorkflow:
         if not present:
             return None
         return round(sum(w * s for w, s in present) / sum(w for w, _ in present), 2)
+
+    def _mail_context(self) -> dict[str, object]:
+        return {
+            "programme": self._programme.name_zh,
+            "cycle": f"{self._input.submitted_at.astimezone(SHANGHAI).year}年度",
+            "applicant": self._input.form.name,
+            "application_id": self._input.application_id,
+        }
+
+    def _post_to_applicant(self, purpose: str, template: str, **context: object) -> None:
+        if not self._mails:
+            return
+        request = MessageRequest(
+            message_id=f"{self._input.application_id}/{purpose}",
+            recipient_email=self._input.form.contact_email,
+            template=template,
+            context={**self._mail_context(), "reason": self._reason, **context},
+        )
+        self._mail.post("send_message", request)
+
+    def _post_scoring_requests(self) -> None:
+        """Each drawn expert gets a link to the scoring form of this application."""
+        if not self._mails or self._deadline is None:
+            return
+        pool = {e.id: e for e in self._programme.expert_review.pool}
+        for expert_id in self._experts:
+            expert = pool[expert_id]
+            request = TaskLinkRequest(
+                message_id=f"{self._input.application_id}/expert-{expert_id}",
+                task_id=self._input.application_id,
+                task_kind="expert_review",
+                recipient_id=expert_id,
+                recipient_email=expert.email,
+                deadline=self._deadline,
+                closes_at=self._input.clock.real_time(self._deadline),
+                template="expert_scoring_request",
+                context={
+                    **self._mail_context(),
+                    "expert": expert.name,
+                    "indicators": len(self._programme.rubric.indicators),
+                },
+            )
+            self._mail.post("send_task_link", request)
 
     def _finish(self, outcome: Outcome, reason: str) -> None:
         self._outcome, self._reason = outcome, reason
@@ -312,6 +379,26 @@ class ApplicationWorkflow:
             final_score=self._final_score(),
             outcome=self._outcome,
             reason=self._reason,
+        )
+
+    @workflow.query
+    def scoring(self, expert_id: str) -> ScoringTask:
+        form, score = self._input.form, self._scores.get(expert_id)
+        return ScoringTask(
+            application_id=self._input.application_id,
+            programme_name_zh=self._programme.name_zh,
+            applicant_name=form.name,
+            category=form.category,
+            region=form.region,
+            rubric=self._programme.rubric,
+            deadline=self._deadline,
+            open=self._state is ApplicationState.EXPERT_REVIEW
+            and self._outcome is None
+            and expert_id in self._experts
+            and (self._deadline is None or cycle_now(self._input.clock) < self._deadline),
+            scores=score.scores if score else {},
+            comment=score.comment if score else "",
+            revision=self._score_revisions.get(expert_id, 0),
         )
 
     # Human acts.

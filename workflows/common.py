@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from schemas.calendar import (
@@ -73,15 +73,38 @@ async def reminders_before(deadline: datetime, days: list[int], calendar: Calend
     return result.instants
 
 
-async def side_effect(activity: str, request: BaseModel) -> None:
+def start_side_effect(activity: str, request: BaseModel) -> workflow.ActivityHandle[Any]:
     """Mail or the read model: retried with backoff, so an outage delays the step and loses nothing."""
-    await workflow.execute_activity(
+    return workflow.start_activity(
         activity,
         request,
         start_to_close_timeout=SIDE_EFFECT_TIMEOUT,
         schedule_to_close_timeout=SIDE_EFFECT_DEADLINE,
         retry_policy=SIDE_EFFECT_RETRY,
     )
+
+
+async def side_effect(activity: str, request: BaseModel) -> None:
+    await start_side_effect(activity, request)
+
+
+class Mailbox:
+    """Messages sent in the background, so a slow or absent mail server never holds up an act or a deadline."""
+
+    def __init__(self) -> None:
+        self._pending: list[workflow.ActivityHandle[Any]] = []
+
+    def post(self, activity: str, request: BaseModel) -> None:
+        self._pending.append(start_side_effect(activity, request))
+
+    async def drain(self) -> None:
+        """Wait for every posted message; one that never went out stays `failed` in the outbox."""
+        for handle in self._pending:
+            try:
+                await handle
+            except ActivityError as error:
+                workflow.logger.warning("a message was not sent: %s", error.cause or error)
+        self._pending.clear()
 
 
 async def sleep_until(clock: RehearsalClock, target: datetime, interrupt: Callable[[], bool]) -> bool:

@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
         ConsultationInput,
         ConsultationResult,
         ConsultationStatus,
+        LinkResend,
         ObjectionDecision,
         ObjectionRecord,
         Opinion,
@@ -24,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.notification import MessageRequest, TaskLinkRequest
     from schemas.programme import DayUnit, Duration, OverduePolicy
     from workflows.common import (
+        Mailbox,
         cycle_now,
         deadline_after,
         rejected,
@@ -49,6 +51,9 @@ class ConsultationWorkflow:
         self._overdue = False
         self._resolution: OverdueResolution | None = None
         self._objections: dict[str, ObjectionRecord] = {}
+        self._email = input.department.email
+        self._links_sent = 1
+        self._mail = Mailbox()
 
     @workflow.run
     async def run(self, input: ConsultationInput) -> ConsultationResult:
@@ -71,6 +76,7 @@ class ConsultationWorkflow:
         }
         await workflow.wait_condition(lambda: all(o.decided for o in self._objections.values()))
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._mail.drain()
         return ConsultationResult(
             department_id=input.department.id,
             answered_by=self._answered_by,
@@ -116,7 +122,7 @@ class ConsultationWorkflow:
         self._revision += 1
 
     def _department_email(self) -> str:
-        return self._input.department.email
+        return self._email
 
     def _context(self) -> dict[str, object]:
         return {
@@ -127,20 +133,39 @@ class ConsultationWorkflow:
             "candidates": [c.model_dump(mode="json") for c in self._input.candidates],
         }
 
-    async def _send_link(self, message_id: str, template: str) -> None:
-        department = self._input.department
-        request = TaskLinkRequest(
+    def _link_request(self, message_id: str, template: str) -> TaskLinkRequest:
+        return TaskLinkRequest(
             message_id=message_id,
             task_id=workflow.info().workflow_id,
             task_kind="consultation",
-            recipient_id=department.id,
-            recipient_email=department.email,
+            recipient_id=self._input.department.id,
+            recipient_email=self._email,
             deadline=self._deadline,
             closes_at=self._input.clock.real_time(self._deadline),
             template=template,
             context=self._context(),
         )
-        await side_effect("send_task_link", request)
+
+    async def _send_link(self, message_id: str, template: str) -> None:
+        await side_effect("send_task_link", self._link_request(message_id, template))
+
+    def _post_receipt(self, answer: ConsultationAnswer) -> None:
+        names = {c.application_id: c.name for c in self._input.candidates}
+        context = {
+            **self._context(),
+            "revision": self._revision,
+            "accepted_at": cycle_now(self._input.clock).isoformat(),
+            "channel": answer.actor.channel.value,
+            "answers": [
+                {"name": names[a.application_id], "opinion": a.opinion.value, "reason": a.reason}
+                for a in answer.answers
+            ],
+        }
+        message_id = f"{workflow.info().workflow_id}/receipt-{self._revision}"
+        request = MessageRequest(
+            message_id=message_id, recipient_email=self._email, template="consultation_receipt", context=context
+        )
+        self._mail.post("send_message", request)
 
     async def _send(self, message_id: str, template: str, recipient_email: str | None) -> None:
         request = MessageRequest(
@@ -174,6 +199,7 @@ class ConsultationWorkflow:
             answered_by=self._answered_by,
             objections=list(self._objections.values()),
             waiting_for=waiting,
+            recipient_email=self._email,
         )
 
     @workflow.query
@@ -184,6 +210,8 @@ class ConsultationWorkflow:
     @workflow.update
     async def answer(self, answer: ConsultationAnswer) -> ActReceipt:
         self._record_answers(answer.actor, answer.answers)
+        if workflow.patched("answer-receipts"):
+            self._post_receipt(answer)
         return self._receipt("answer")
 
     @answer.validator
@@ -203,6 +231,21 @@ class ConsultationWorkflow:
             raise rejected("须对每位候选对象各答复一次 (answer each candidate exactly once)")
         if any(a.opinion is Opinion.OBJECTION and not a.reason.strip() for a in answer.answers):
             raise rejected("提出异议须说明理由 (an objection needs a reason)")
+
+    @workflow.update
+    async def resend_link(self, resend: LinkResend) -> ActReceipt:
+        self._email = resend.email or self._email
+        self._links_sent += 1
+        message_id = f"{workflow.info().workflow_id}/link-{self._links_sent}"
+        # The activity revokes the task's earlier links as it records the new one.
+        self._mail.post("send_task_link", self._link_request(message_id, "consultation_request"))
+        return self._receipt("resend_link")
+
+    @resend_link.validator
+    def _validate_resend(self, resend: LinkResend) -> None:
+        require_role(resend.actor, Role.COORDINATOR)
+        if self._closed:
+            raise rejected("征求意见已结束，无需重发链接 (the consultation is closed)")
 
     @workflow.update
     async def decide_objection(self, decision: ObjectionDecision) -> ActReceipt:

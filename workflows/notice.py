@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -16,7 +18,8 @@ with workflow.unsafe.imports_passed_through():
         ObjectionResolution,
         PublicObjection,
     )
-    from workflows.common import cycle_now, rejected, require_role, sleep_until
+    from schemas.notification import EMAIL_PATTERN, MessageRequest
+    from workflows.common import Mailbox, cycle_now, rejected, require_role, sleep_until
 
 
 @workflow.defn
@@ -26,6 +29,7 @@ class PublicNoticeWorkflow:
         self._input = input
         self._objections: list[NoticeObjection] = []
         self._open = True
+        self._mail = Mailbox()
 
     @workflow.run
     async def run(self, input: NoticeInput) -> NoticeResult:
@@ -33,6 +37,7 @@ class PublicNoticeWorkflow:
         self._open = False
         await workflow.wait_condition(lambda: all(o.resolved for o in self._objections))
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._mail.drain()
         dropped = sorted({o.application_id for o in self._objections if o.upheld})
         return NoticeResult(objections=self._objections, dropped=dropped)
 
@@ -40,6 +45,8 @@ class PublicNoticeWorkflow:
     def status(self) -> NoticeStatus:
         return NoticeStatus(
             workflow_id=workflow.info().workflow_id,
+            programme_name_zh=self._input.programme_name_zh,
+            publisher_zh=self._input.publisher_zh,
             starts_at=self._input.starts_at,
             ends_at=self._input.ends_at,
             open=self._open,
@@ -59,7 +66,24 @@ class PublicNoticeWorkflow:
             reason=objection.reason,
         )
         self._objections.append(record)
+        if workflow.patched("objection-receipts") and re.fullmatch(EMAIL_PATTERN, objection.contact):
+            self._post_receipt(record, objection.contact)
         return ObjectionAck(objection_id=record.objection_id, received_at=record.received_at)
+
+    def _post_receipt(self, record: NoticeObjection, email: str) -> None:
+        names = {c.application_id: c.name for c in self._input.candidates}
+        context = {
+            "programme": self._input.programme_name_zh,
+            "objector": record.objector,
+            "objection_id": record.objection_id,
+            "received_at": record.received_at.isoformat(),
+            "candidate": names[record.application_id],
+        }
+        message_id = f"{workflow.info().workflow_id}/objection-{record.objection_id}"
+        request = MessageRequest(
+            message_id=message_id, recipient_email=email, template="objection_received", context=context
+        )
+        self._mail.post("send_message", request)
 
     @lodge_objection.validator
     def _validate_objection(self, objection: PublicObjection) -> None:

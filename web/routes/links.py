@@ -1,31 +1,38 @@
-"""Task links as HTML: `GET /t/{token}` shows a department its form; `POST` answers it.
+"""Task links as HTML: `GET /t/{token}` shows the recipient's form; `POST` answers it.
 
-The page is the twin of `web.routes.tasks` (same token rules, same polite 404/410, same `answer` act
-as department via link). The form carries a CSRF value bound to the token's SHA-256.
+A department answers its consultation; a drawn expert scores an application. The pages are the twin of
+`web.routes.tasks` (same token rules, same polite 404/410/429, same acts via link). Each form carries
+a CSRF value bound to the token's SHA-256.
 """
 
 from __future__ import annotations
 
 import hmac
-import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
-from pydantic import ValidationError
-from sqlalchemy import Engine
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import FormData
 
 from awardcycle import service
 from awardcycle.service import Refused
-from notifications.render import award_label, zh_datetime
-from schemas.application import ActReceipt
-from schemas.common import Actor, Channel, Role
+from awardcycle.settings import Settings
+from notifications.render import OPINIONS_ZH, award_label, zh_datetime
+from schemas.application import ActReceipt, ExpertScore
 from schemas.consultation import CandidateOpinion, ConsultationAnswer, ConsultationInput, Opinion
 from store.tables import TaskLink
-from web.deps import ClientDep, EngineDep
-from web.routes.tasks import load_task, mark_task_link_used, open_task_link
+from web.ratelimit import client_address
+from web.routes.tasks import (
+    EXPERT_REVIEW,
+    link_actor,
+    load_scoring,
+    load_task,
+    mark_task_link_used,
+    open_task_link,
+)
 from web.templating import templates
 
 router = APIRouter(prefix="/t", include_in_schema=False)
@@ -39,18 +46,13 @@ HEADERS = {
     ),
 }
 INVALID_ZH = "链接无效或已过期，请联系评审办公室。"
+TOO_MANY_PAGE_ZH = "无效链接尝试过于频繁，请稍后再试或联系评审办公室。"
 FORBIDDEN_ZH = "表单已失效（安全校验未通过），请重新打开邮件中的链接后再提交。"
-OPINIONS = {Opinion.NO_OBJECTION.value: "无异议", Opinion.OBJECTION.value: "有异议"}
+OPINIONS = OPINIONS_ZH
 
 
 def install(app: FastAPI) -> None:
-    """Register the pages, their headers and the CSRF key.
-
-    The key is random per process and kept only in `app.state`: a restart invalidates forms that are
-    open in a browser (the department reloads the link and submits again), which is acceptable.
-    """
-    if getattr(app.state, "csrf_key", None) is None:
-        app.state.csrf_key = secrets.token_bytes(32)
+    """Register the pages and their headers."""
     app.middleware("http")(_security_headers)
     app.include_router(router)
 
@@ -70,15 +72,15 @@ def _page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse
     return HTMLResponse(templates.get_template(template).render(**context), status_code=status_code)
 
 
-def _invalid(status_code: int, message: str = INVALID_ZH) -> HTMLResponse:
-    return _page("link_invalid.html", status_code, message=message)
+def _invalid(request: Request, status_code: int, message: str = INVALID_ZH) -> HTMLResponse:
+    settings: Settings = request.app.state.settings
+    contact = settings.mail_reply_to or settings.mail_from
+    return _page("link_invalid.html", status_code, message=message, contact=contact)
 
 
-async def _link(token: str, engine: Engine) -> TaskLink | HTMLResponse:
-    try:
-        return await open_task_link(token, engine)
-    except HTTPException as error:
-        return _invalid(error.status_code)
+def _refusal(request: Request, error: HTTPException) -> HTMLResponse:
+    too_many = error.status_code == status.HTTP_429_TOO_MANY_REQUESTS
+    return _invalid(request, error.status_code, TOO_MANY_PAGE_ZH if too_many else INVALID_ZH)
 
 
 def _rows(task: ConsultationInput, values: Mapping[str, tuple[str, str]]) -> list[dict[str, str]]:
@@ -96,6 +98,10 @@ def _rows(task: ConsultationInput, values: Mapping[str, tuple[str, str]]) -> lis
     ]
 
 
+def _csrf(request: Request, link: TaskLink) -> str:
+    return csrf_value(request.app.state.csrf_key, link.token_sha256)
+
+
 async def _form(
     request: Request,
     link: TaskLink,
@@ -103,11 +109,8 @@ async def _form(
     error: str = "",
     status_code: int = 200,
 ) -> HTMLResponse:
-    """The form; `values` are the entered ones on a refusal, else the department's last answer."""
-    loaded = await load_task(request.app.state.client, link.task_id)
-    if loaded is None:
-        return _invalid(status.HTTP_410_GONE)  # history gone, as in the JSON route
-    task, current = loaded
+    """The consultation form; `values` are the entered ones on a refusal, else the department's last answer."""
+    task, current = await load_task(request.app.state.client, link.task_id)
     if values is None:
         values = {a.application_id: (a.opinion.value, a.reason) for a in current.answers}
     return _page(
@@ -120,64 +123,108 @@ async def _form(
         answered=current.answered,
         # After a refusal this is the current revision: the error says why, the department decides again.
         revision=current.revision,
-        csrf=csrf_value(request.app.state.csrf_key, link.token_sha256),
+        csrf=_csrf(request, link),
         opinions=OPINIONS,
         error=error,
     )
 
 
+async def _scoring_form(
+    request: Request,
+    link: TaskLink,
+    entered: tuple[Mapping[str, str], str] | None = None,
+    error: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    """The scoring form; `entered` holds the values and comment typed in before a refusal."""
+    task = await load_scoring(request.app.state.client, link)
+    values, comment = entered or ({k: f"{v:g}" for k, v in task.scores.items()}, task.comment)
+    return _page(
+        "scoring.html",
+        status_code,
+        task=task,
+        deadline=zh_datetime(task.deadline) if task.deadline else "—",
+        values=values,
+        comment=comment,
+        csrf=_csrf(request, link),
+        error=error,
+    )
+
+
 @router.get("/{token}", response_class=HTMLResponse)
-async def show_page(token: str, request: Request, engine: EngineDep) -> HTMLResponse:
-    link = await _link(token, engine)
-    if isinstance(link, HTMLResponse):
-        return link
-    return await _form(request, link)
+async def show_page(token: str, request: Request) -> HTMLResponse:
+    try:
+        link = await open_task_link(token, request)
+        if link.task_kind == EXPERT_REVIEW:
+            return await _scoring_form(request, link)
+        return await _form(request, link)
+    except HTTPException as error:
+        return _refusal(request, error)
 
 
 @router.post("/{token}", response_class=HTMLResponse)
-async def answer_page(token: str, request: Request, engine: EngineDep, client: ClientDep) -> HTMLResponse:
-    link = await _link(token, engine)
-    if isinstance(link, HTMLResponse):
-        return link
-    form = await request.form()
-    sent = form.get("csrf")
-    expected = csrf_value(request.app.state.csrf_key, link.token_sha256)
-    if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), expected.encode()):
-        return _invalid(status.HTTP_403_FORBIDDEN, FORBIDDEN_ZH)
-
+async def answer_page(token: str, request: Request) -> HTMLResponse:
     try:
-        task = await service.consultation_task(client, link.task_id)
+        link = await open_task_link(token, request)
+        form = await request.form()
+        sent = form.get("csrf")
+        if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), _csrf(request, link).encode()):
+            return _invalid(request, status.HTTP_403_FORBIDDEN, FORBIDDEN_ZH)
+        if link.task_kind == EXPERT_REVIEW:
+            return await _score(request, link, form)
+        return await _answer(request, link, form)
+    except HTTPException as error:
+        return _refusal(request, error)
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _expected_revision(form: FormData) -> int | None:
+    revision = _text(form, "expected_revision")
+    return int(revision) if revision.isdigit() else None
+
+
+async def _perform(request: Request, link: TaskLink, act: str, payload: BaseModel) -> ActReceipt:
+    """Run the act; a task whose history is gone gets the polite 410, a refusal stays a `Refused`."""
+    client = request.app.state.client
+    try:
+        receipt = await service.perform(client, link.task_id, act, payload)
     except Refused as refused:
-        if refused.status != status.HTTP_404_NOT_FOUND:
-            raise
-        return _invalid(status.HTTP_410_GONE)
-    values: dict[str, tuple[str, str]] = {}
-    for c in task.candidates:
-        opinion, reason = form.get(f"opinion-{c.application_id}"), form.get(f"reason-{c.application_id}")
-        values[c.application_id] = (
-            opinion if isinstance(opinion, str) else "",
-            reason.strip() if isinstance(reason, str) else "",
-        )
+        if refused.status == status.HTTP_404_NOT_FOUND:
+            raise HTTPException(status.HTTP_410_GONE) from refused
+        raise
+    await run_in_threadpool(mark_task_link_used, request.app.state.engine, link.token_sha256)
+    return ActReceipt.model_validate(receipt, from_attributes=True)
+
+
+def _one_line(refused: Refused) -> str:
+    return " ".join(str(refused).split())
+
+
+async def _answer(request: Request, link: TaskLink, form: FormData) -> HTMLResponse:
+    task, _ = await load_task(request.app.state.client, link.task_id)
+    values = {
+        c.application_id: (_text(form, f"opinion-{c.application_id}"), _text(form, f"reason-{c.application_id}"))
+        for c in task.candidates
+    }
     if any(opinion not in OPINIONS for opinion, _ in values.values()):
         return await _form(request, link, values, "请对每位候选者选择“无异议”或“有异议”。", 422)
-    revision = form.get("expected_revision")
     try:
         answer = ConsultationAnswer(
-            actor=Actor(role=Role.DEPARTMENT, identity=link.recipient_id, channel=Channel.LINK),
+            actor=link_actor(link),
             answers=[CandidateOpinion(application_id=a, opinion=Opinion(o), reason=r) for a, (o, r) in values.items()],
-            expected_revision=int(revision) if isinstance(revision, str) and revision.isdigit() else None,
+            expected_revision=_expected_revision(form),
+            client_address=client_address(request),
         )
     except ValidationError:
         return await _form(request, link, values, "理由不得超过 2000 字。", 422)
     try:
-        receipt = ActReceipt.model_validate(
-            await service.perform(client, link.task_id, "answer", answer), from_attributes=True
-        )
+        receipt = await _perform(request, link, "answer", answer)
     except Refused as refused:
-        if refused.status == status.HTTP_404_NOT_FOUND:
-            return _invalid(status.HTTP_410_GONE)
-        return await _form(request, link, values, " ".join(str(refused).split()), refused.status)
-    await run_in_threadpool(mark_task_link_used, engine, link.token_sha256)
+        return await _form(request, link, values, _one_line(refused), refused.status)
     names = {c.application_id: c.name for c in task.candidates}
     return _page(
         "task_receipt.html",
@@ -189,4 +236,31 @@ async def answer_page(token: str, request: Request, engine: EngineDep, client: C
             {"name": names[a.application_id], "opinion": OPINIONS[a.opinion.value], "reason": a.reason}
             for a in answer.answers
         ],
+    )
+
+
+async def _score(request: Request, link: TaskLink, form: FormData) -> HTMLResponse:
+    task = await load_scoring(request.app.state.client, link)
+    values = {i.id: _text(form, f"score-{i.id}") for i in task.rubric.indicators}
+    entered = (values, _text(form, "comment"))
+    try:
+        score = ExpertScore(
+            actor=link_actor(link),
+            scores={k: float(v) for k, v in values.items()},
+            comment=entered[1],
+            expected_revision=_expected_revision(form),
+            client_address=client_address(request),
+        )
+    except ValueError:  # float() of a blank or a word, or a comment over the limit
+        return await _scoring_form(request, link, entered, "请为每项指标填写数字得分；评审意见不得超过 4000 字。", 422)
+    try:
+        receipt = await _perform(request, link, "submit_score", score)
+    except Refused as refused:
+        return await _scoring_form(request, link, entered, _one_line(refused), refused.status)
+    return _page(
+        "scoring_receipt.html",
+        task=task,
+        revision=receipt.revision,
+        total=receipt.detail.removeprefix("total "),
+        accepted_at=zh_datetime(receipt.accepted_at),
     )

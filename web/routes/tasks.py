@@ -1,14 +1,17 @@
-"""Task links as JSON: `GET` shows a department its task and changes nothing; `POST` answers it.
+"""Task links as JSON: `GET` shows the recipient the task and changes nothing; `POST` answers it.
 
-The raw token is only hashed here: it never reaches a log line, a workflow or the store.
+A link is a department's consultation or a drawn expert's scoring form. The raw token is only hashed
+here: it never reaches a log line, a workflow or the store.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable
 from datetime import UTC, datetime
+from typing import TypeVar
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from temporalio.client import Client
@@ -16,22 +19,26 @@ from temporalio.client import Client
 from activities.notify import token_sha256
 from awardcycle import service
 from awardcycle.service import Refused
-from schemas.application import ActReceipt
+from schemas.application import ActReceipt, ExpertScore, ScoringTask
 from schemas.common import Actor, Channel, Role
 from schemas.consultation import ConsultationAnswer, ConsultationInput, ConsultationStatus
 from store import queries
 from store.db import session
 from store.tables import TaskLink
-from web.deps import ClientDep, EngineDep
-from web.schemas import DepartmentPublic, Detail, TaskAnswers, TaskPublic
+from web.deps import ClientDep
+from web.ratelimit import client_address, too_many
+from web.schemas import DepartmentPublic, Detail, ScoringAnswers, TaskAnswers, TaskPublic
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
+T = TypeVar("T")
+
+CONSULTATION, EXPERT_REVIEW = "consultation", "expert_review"
 # Wrong, revoked or expired: the same words either way, so a link's fate is not revealed.
 INVALID = "链接无效或已过期 (this link is not valid or has expired); contact the secretariat"
 # URL-safe base64 of at least 128 bits; anything else is not worth a lookup.
 TOKEN = re.compile(r"[A-Za-z0-9_-]{22,128}")
-ERRORS: dict[int | str, dict[str, object]] = {404: {"model": Detail}, 410: {"model": Detail}}
+ERRORS: dict[int | str, dict[str, object]] = {404: {"model": Detail}, 410: {"model": Detail}, 429: {"model": Detail}}
 
 
 def _find(engine: Engine, digest: str) -> TaskLink | None:
@@ -44,10 +51,15 @@ def mark_task_link_used(engine: Engine, digest: str) -> None:
         queries.mark_task_link_used(s, token_sha256=digest, used_at=datetime.now(UTC))
 
 
-async def open_task_link(token: str, engine: Engine) -> TaskLink:
-    """The link, or the polite 404 (unknown, malformed) or 410 (revoked, expired)."""
+async def open_task_link(token: str, request: Request) -> TaskLink:
+    """The link, or the polite 404 (unknown, malformed), 410 (revoked, expired) or 429 (too many misses)."""
+    limits, address = request.app.state.rate_limits, client_address(request)
+    if limits.exhausted(limits.wrong_link, "wrong-link", address):
+        raise too_many()
+    engine: Engine = request.app.state.engine
     link = await run_in_threadpool(_find, engine, token_sha256(token)) if TOKEN.fullmatch(token) else None
-    if link is None or link.task_kind != "consultation":
+    if link is None or link.task_kind not in (CONSULTATION, EXPERT_REVIEW):
+        limits.hit(limits.wrong_link, "wrong-link", address)
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=INVALID)
     # expires_at is a real instant (a rehearsal's deadline falls early), so the wall clock judges it.
     if link.revoked or datetime.now(UTC) >= link.expires_at:
@@ -55,23 +67,40 @@ async def open_task_link(token: str, engine: Engine) -> TaskLink:
     return link
 
 
-async def load_task(client: Client, task_id: str) -> tuple[ConsultationInput, ConsultationStatus] | None:
-    """The task as asked and as answered so far; None once its history is gone."""
+async def gone_if_missing(loading: Awaitable[T]) -> T:
+    """The task's history is gone (retention): the link has nothing left to show."""
     try:
-        return await service.consultation_task(client, task_id), await service.consultation_status(client, task_id)
+        return await loading
     except Refused as error:
         if error.status != status.HTTP_404_NOT_FOUND:
             raise
-        return None
+        raise HTTPException(status_code=status.HTTP_410_GONE, detail=INVALID) from error
+
+
+async def load_task(client: Client, task_id: str) -> tuple[ConsultationInput, ConsultationStatus]:
+    """The consultation as asked and as answered so far."""
+    return await gone_if_missing(_consultation(client, task_id))
+
+
+async def _consultation(client: Client, task_id: str) -> tuple[ConsultationInput, ConsultationStatus]:
+    return await service.consultation_task(client, task_id), await service.consultation_status(client, task_id)
+
+
+async def load_scoring(client: Client, link: TaskLink) -> ScoringTask:
+    return await gone_if_missing(service.scoring_task(client, link.task_id, link.recipient_id))
+
+
+def link_actor(link: TaskLink) -> Actor:
+    role = Role.EXPERT if link.task_kind == EXPERT_REVIEW else Role.DEPARTMENT
+    return Actor(role=role, identity=link.recipient_id, channel=Channel.LINK)
 
 
 @router.get("/{token}", responses=ERRORS)
-async def show_task(token: str, engine: EngineDep, client: ClientDep) -> TaskPublic:
-    link = await open_task_link(token, engine)
-    loaded = await load_task(client, link.task_id)
-    if loaded is None:
-        raise HTTPException(status_code=status.HTTP_410_GONE, detail=INVALID)  # history gone
-    task, current = loaded
+async def show_task(token: str, request: Request, client: ClientDep) -> TaskPublic | ScoringTask:
+    link = await open_task_link(token, request)
+    if link.task_kind == EXPERT_REVIEW:
+        return await load_scoring(client, link)
+    task, current = await load_task(client, link.task_id)
     return TaskPublic(
         task_id=link.task_id,
         kind=link.task_kind,
@@ -85,14 +114,32 @@ async def show_task(token: str, engine: EngineDep, client: ClientDep) -> TaskPub
     )
 
 
-@router.post("/{token}", responses={**ERRORS, 409: {"model": Detail}})
-async def answer_task(token: str, body: TaskAnswers, engine: EngineDep, client: ClientDep) -> ActReceipt:
-    link = await open_task_link(token, engine)
-    answer = ConsultationAnswer(
-        actor=Actor(role=Role.DEPARTMENT, identity=link.recipient_id, channel=Channel.LINK),
-        answers=body.answers,
-        expected_revision=body.expected_revision,
-    )
-    receipt = await service.perform(client, link.task_id, "answer", answer)
-    await run_in_threadpool(mark_task_link_used, engine, link.token_sha256)
+@router.post("/{token}", responses={**ERRORS, 409: {"model": Detail}, 422: {"model": Detail}})
+async def answer_task(
+    token: str, body: TaskAnswers | ScoringAnswers, request: Request, client: ClientDep
+) -> ActReceipt:
+    link = await open_task_link(token, request)
+    act: ConsultationAnswer | ExpertScore
+    match link.task_kind, body:
+        case "consultation", TaskAnswers():
+            act = ConsultationAnswer(
+                actor=link_actor(link),
+                answers=body.answers,
+                expected_revision=body.expected_revision,
+                client_address=client_address(request),
+            )
+            name = "answer"
+        case "expert_review", ScoringAnswers():
+            act = ExpertScore(
+                actor=link_actor(link),
+                scores=body.scores,
+                comment=body.comment,
+                expected_revision=body.expected_revision,
+                client_address=client_address(request),
+            )
+            name = "submit_score"
+        case _:
+            raise Refused(f"此链接是{link.task_kind}任务，提交内容不符 (wrong answer for a {link.task_kind} task)", 422)
+    receipt = await service.perform(client, link.task_id, name, act)
+    await run_in_threadpool(mark_task_link_used, request.app.state.engine, link.token_sha256)
     return ActReceipt.model_validate(receipt, from_attributes=True)
