@@ -51,6 +51,7 @@ def build_worker(
             records.record_results,
             notifications.send_task_link,
             notifications.send_message,
+            notifications.move_task_links,
             archive.start_archive,
             archive.archive_histories,
         ],

@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 from awardcycle.settings import Settings
 from notifications.mailer import Mailer
 from notifications.render import RenderedMessage, render
-from schemas.notification import MessageRequest, MessageSent, TaskLinkRequest, TaskLinkSent
+from schemas.notification import MessageRequest, MessageSent, TaskLinkExpiry, TaskLinkRequest, TaskLinkSent
 from store import queries
 from store.db import session
 from store.tables import OutboxMessage, OutboxStatus
@@ -53,6 +53,15 @@ class NotificationActivities:
     async def send_message(self, request: MessageRequest) -> MessageSent:
         outbox = await asyncio.to_thread(self._prepare_message, request, activity.info().workflow_id)
         return MessageSent(message_id=request.message_id, sent=await self._deliver(outbox))
+
+    @activity.defn(name="move_task_links")
+    async def move_task_links(self, request: TaskLinkExpiry) -> None:
+        expires_at = request.closes_at + timedelta(days=self._settings.link_grace_days)
+        await asyncio.to_thread(self._move_task_links, request.task_id, expires_at)
+
+    def _move_task_links(self, task_id: str, expires_at: datetime) -> None:
+        with session(self._engine) as s:
+            queries.extend_task_links(s, task_id=task_id, expires_at=expires_at)
 
     def _prepare_task_link(self, request: TaskLinkRequest, workflow_id: str | None) -> OutboxMessage:
         """The stored message, or a new one with a new link; the token lives only in its body."""

@@ -215,9 +215,17 @@ def _status_table(status: CycleStatus) -> Table:
 @cycle_app.command("status")
 def cycle_status(cycle_id: str, as_json: JsonFlag = False) -> None:
     """Stage, deadlines, each application's state, score and outcome, and the results."""
+    from store import queries
+    from store.db import session
+
     status = run(lambda client: service.cycle_status(client, cycle_id))
+    with session(store()) as db:
+        columns = {"message_id", "purpose", "recipient", "attempts", "last_error"}
+        undelivered = [
+            m.model_dump(include=columns) for m in queries.failed_messages(db, workflow_prefix=f"{cycle_id}.")
+        ]
     if as_json:
-        print_json(status)
+        print_json({**status.model_dump(mode="json"), "undelivered": undelivered})
         return
     stage = status.stage.value if status.stage else ("completed" if status.completed else "closing")
     deadline = f" until {status.stage_deadline:%Y-%m-%d %H:%M}" if status.stage_deadline else ""
@@ -226,6 +234,10 @@ def cycle_status(cycle_id: str, as_json: JsonFlag = False) -> None:
     out.print(_status_table(status))
     for award in status.awards:
         out.print(f"  {award.award.value:10} {award.name} {award.final_score}")
+    if undelivered:
+        out.print(f"[red]未送达邮件 {len(undelivered)} 封 (undelivered, still retried with backoff):[/red]")
+        for message in undelivered:
+            out.print(f"  {message['message_id']} → {message['recipient']}: {message['last_error']}")
 
 
 @cycle_app.command("list")

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
+import logging
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email import policy
+from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import IO, Any
 
@@ -21,6 +25,8 @@ from temporalio.service import RPCError
 
 from awardcycle.settings import Settings
 from awardcycle.temporal_client import dev_server_path
+
+log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_SECONDS = 15
 POLL_SECONDS = 0.2
@@ -172,15 +178,25 @@ def _open_log(path: Path) -> IO[bytes]:
 
 
 class _EmlWriter:
-    """aiosmtpd handler: each message is kept as `{timestamp}-{n}.eml` under the mail directory."""
+    """aiosmtpd handler: each message is kept as `{timestamp}-{n}-{id hash}.eml` under the mail directory.
+
+    A message whose Message-ID is already kept is folded into it, as webmail folds a re-delivery: the
+    sender re-sends when a worker died between the server's 250 reply and the outbox recording it.
+    """
 
     def __init__(self, mail_dir: Path) -> None:
         self._mail_dir = mail_dir
         self._counter = itertools.count(1)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{next(self._counter)}.eml"
-        _write_atomically(self._mail_dir / name, envelope.original_content)
+        content: bytes = envelope.original_content
+        message_id = BytesHeaderParser(policy=policy.default).parsebytes(content)["Message-ID"]
+        key = hashlib.sha256(str(message_id).strip().encode()).hexdigest()[:16] if message_id else "no-id"
+        if message_id and any(self._mail_dir.glob(f"*-{key}.eml")):
+            log.info("folded a re-delivery of %s", str(message_id).strip())
+            return "250 Message accepted for delivery (a re-delivery, folded into the first)"
+        name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{next(self._counter)}-{key}.eml"
+        _write_atomically(self._mail_dir / name, content)
         return "250 Message accepted for delivery"
 
 

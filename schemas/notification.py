@@ -62,3 +62,10 @@ class MessageRequest(Model):
 class MessageSent(Model):
     message_id: str
     sent: bool = Field(description="false when an earlier attempt had already sent it")
+
+
+class TaskLinkExpiry(Model):
+    """A task's deadline moved: its live links now expire that much later (plus the grace period)."""
+
+    task_id: str
+    closes_at: datetime = Field(description="the real instant of the new deadline")

@@ -153,6 +153,17 @@ def revoke_task_links(session: Session, *, task_id: str, recipient_id: str | Non
     session.exec(statement.values(revoked=True))
 
 
+def extend_task_links(session: Session, *, task_id: str, expires_at: datetime) -> None:
+    """Live links of the task expire no earlier than `expires_at`; revoked ones stay revoked."""
+    session.exec(
+        update(TaskLink)
+        .where(col(TaskLink.task_id) == task_id)
+        .where(col(TaskLink.revoked).is_(False))
+        .where(col(TaskLink.expires_at) < expires_at)
+        .values(expires_at=expires_at)
+    )
+
+
 def failed_messages(session: Session, *, workflow_prefix: str) -> list[OutboxMessage]:
     """Messages whose last send failed, from the workflows whose ids start with the prefix."""
     statement = (

@@ -203,14 +203,19 @@ async def until_stage(
     raise AssertionError(f"the cycle never reached {stage.value}")
 
 
-async def mail(inbox: Inbox, message_id: str) -> EmailMessage:
-    """The message with this id, once the activity that sends it has run."""
+def message_id(message: EmailMessage) -> str:
+    """The outbox id in a Message-ID header (a long header arrives folded, with leading space)."""
+    return str(message["Message-ID"]).strip().strip("<>").removesuffix("@awardcycle")
+
+
+async def mail(inbox: Inbox, wanted: str) -> EmailMessage:
+    """The message with this outbox id, once the activity that sends it has run."""
     for _ in range(200):
         for message in inbox.messages:
-            if f"<{message_id}@" in str(message["Message-ID"]):
+            if message_id(message) == wanted:
                 return message
         await asyncio.sleep(0.05)
-    raise AssertionError(f"no message {message_id}")
+    raise AssertionError(f"no message {wanted}")
 
 
 def text_body(message: EmailMessage) -> str:

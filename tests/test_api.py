@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 import uuid
@@ -11,19 +12,23 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import Engine, create_engine
-from temporalio.testing import WorkflowEnvironment
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.notify import token_sha256
+from activities.notify import NotificationActivities, token_sha256
 from awardcycle import samples
 from awardcycle.acts import ACTS
 from awardcycle.settings import Settings
+from notifications.mailer import Mailer
 from programmes import get_programme
 from schemas import ids
+from schemas.notification import MessageRequest
 from schemas.programme import Programme, StageKind
 from store import queries
 from store.db import session
-from tests.conftest import Inbox
+from tests.conftest import Inbox, free_port
 from tests.scenario import StrongPlayer, apply_all, forms, link_token, small, start, until_stage
 from web.main import RedactTokens, create_app
 from web.routes.tasks import INVALID
@@ -224,3 +229,34 @@ async def test_task_link_end_to_end(
         await api.post(f"/api/v1/tasks/{expired}", json={"answers": no_objection}),
     ):
         assert (response.status_code, response.json()) == (410, {"detail": INVALID})
+
+
+async def test_undelivered_messages_are_listed_without_bodies(
+    api: httpx.AsyncClient, settings: Settings, engine: Engine
+) -> None:
+    cycle_id = f"qingdao-mayor-quality-award-2026-down-{uuid.uuid4().hex[:6]}"
+    down = settings.model_copy(update={"smtp_port": free_port()})  # nothing listens there
+    activities = NotificationActivities(down, engine, Mailer(down))
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, workflow_id=f"{cycle_id}.consultation-gaj")
+    request = MessageRequest(
+        message_id=f"{cycle_id}.consultation-gaj/reminder-1",
+        recipient_email="quality@gaj.example.cn",
+        template="objection_received",
+        context={
+            "programme": "青岛市市长质量奖",
+            "objector": "李四",
+            "objection_id": "GS2026-0001",
+            "received_at": "2026-06-01T10:00:00+08:00",
+            "candidate": "甲公司",
+        },
+    )
+    with pytest.raises(ApplicationError, match="SMTP send"):
+        await env.run(activities.send_message, request)
+
+    listed = (await api.get(f"/api/v1/cycles/{cycle_id}/undelivered")).json()
+    assert listed["count"] == 1
+    [message] = listed["data"]
+    assert (message["message_id"], message["status"], message["attempts"]) == (request.message_id, "failed", 1)
+    assert message["last_error"] and "body_text" not in message and "body_html" not in message
+    assert (await api.get(f"/api/v1/cycles/{cycle_id}-other/undelivered")).json()["count"] == 0

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
+from activities.notify import token_sha256
 from awardcycle import service
 from awardcycle.service import Refused
 from awardcycle.settings import Settings
 from programmes import get_programme
 from schemas import ids
 from schemas.common import Actor, Channel, Role
-from schemas.consultation import LinkResend
+from schemas.consultation import DeadlineExtension, LinkResend
 from schemas.programme import StageKind
+from store import queries
+from store.db import session
 from tests.conftest import Inbox
 from tests.scenario import StrongPlayer, apply_all, forms, link_token, mail, small, start, text_body, until_stage
 from tests.test_links import CSRF, assert_private
@@ -39,6 +43,13 @@ async def strict_api(
     app = create_app(tight, env.client, engine, task_queue=task_queue)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         yield client
+
+
+def _expiry(engine: Engine, token: str) -> datetime:
+    with session(engine) as s:
+        link = queries.find_task_link(s, token_sha256=token_sha256(token))
+        assert link is not None
+        return link.expires_at
 
 
 async def _cycle(env: WorkflowEnvironment, task_queue: str, tag: str) -> tuple[str, StrongPlayer]:
@@ -147,7 +158,7 @@ async def test_public_objects_on_the_notice_page(
 
 
 async def test_coordinator_moves_a_link_and_the_department_gets_a_receipt(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, task_queue: str, inbox: Inbox
+    api: httpx.AsyncClient, env: WorkflowEnvironment, task_queue: str, inbox: Inbox, engine: Engine
 ) -> None:
     cycle_id, player = await _cycle(env, task_queue, "resend")
     status = await until_stage(
@@ -171,6 +182,15 @@ async def test_coordinator_moves_a_link_and_the_department_gets_a_receipt(
     assert shown.status_code == 200
     current = await service.consultation_status(env.client, consultation_id)
     assert current.recipient_email == "new-office@example.cn"
+
+    before = _expiry(engine, new)
+    extension = DeadlineExtension(actor=COORDINATOR, working_days=10, reason="部门集中反馈")
+    await service.perform(env.client, cycle_id, "extend_deadline", extension)
+    for _ in range(100):  # the consultation moves its link in the background
+        if _expiry(engine, new) > before:
+            break
+        await asyncio.sleep(0.05)
+    assert _expiry(engine, new) >= before + timedelta(days=10), "the link follows the extended deadline"
 
     match = CSRF.search(shown.text)
     assert match is not None

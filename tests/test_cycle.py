@@ -9,13 +9,14 @@ from sqlalchemy import Engine
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
+from awardcycle import service
 from programmes import get_programme
 from schemas.application import ApplicationResult, Outcome
 from store import queries
 from store.db import session
 from tests.conftest import Inbox
 from tests.replay import fetch, replay, save, workflow_ids
-from tests.scenario import ScriptedPlayer, apply_all, forms, play, small, start
+from tests.scenario import ScriptedPlayer, apply_all, forms, message_id, play, small, start, text_body
 
 
 async def test_qingdao_year_every_way_out(
@@ -53,6 +54,19 @@ async def test_qingdao_year_every_way_out(
     assert row is not None and row.completed
     requests = [m for m in inbox.messages if f"<{cycle_id}.consultation-" in str(m["Message-ID"])]
     assert len({m["To"] for m in requests}) == len(programme.departments)
+    sent = {message_id(m): m for m in inbox.messages}
+    ours = [i for i in sent if i.startswith(f"{cycle_id}.")]
+    assert len(ours) == len([m for m in inbox.messages if message_id(m).startswith(f"{cycle_id}.")]), "none twice"
+    for application in status.applications:  # each applicant hears it was received and how it ended
+        app = application.application_id
+        assert {f"{app}/received", f"{app}/outcome"} <= set(ours)
+        drawn = (await service.application_status(env.client, app)).experts
+        assert {f"{app}/expert-{e}" for e in drawn} <= set(ours)
+    supplemented = next(a for a, label in labels.items() if label == "supplemented")
+    [request] = [i for i in ours if i.startswith(f"{supplemented}/supplement-")]
+    assert "近三年审计报告" in text_body(sent[request])
+    gate = next(a for a, label in labels.items() if label == "gate-fails")
+    assert "未通过资格审查" in text_body(sent[f"{gate}/outcome"])
 
     for application in status.applications:  # each finished on its own, none terminated by the cycle's close
         handle = env.client.get_workflow_handle(application.application_id, result_type=ApplicationResult)

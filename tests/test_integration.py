@@ -9,6 +9,8 @@ import signal
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from email import policy
+from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +19,13 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from awardcycle import samples
-from awardcycle.embedded import start_dev_server
+from awardcycle.embedded import start_dev_server, start_mail_sink
 from awardcycle.settings import Settings
 from awardcycle.temporal_client import connect
 from programmes import get_programme
 from schemas.programme import StageKind
 from store.db import create_all, make_engine
-from tests.conftest import Inbox, free_port
+from tests.conftest import free_port
 from web.main import create_app
 
 CLI = [sys.executable, "-m", "awardcycle"]
@@ -32,14 +34,14 @@ DAY_SECONDS = 0.5
 
 
 @pytest.fixture(scope="module")
-def stack_settings(tmp_path_factory: pytest.TempPathFactory, inbox: Inbox) -> Settings:
+def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The embedded stack's settings: the dev server and the `.eml` mail sink of `awardcycle up`."""
     return Settings(
         home=tmp_path_factory.mktemp("stack"),
         temporal_port=free_port(),
         temporal_ui_port=free_port(),
         web_port=free_port(),
-        smtp_host="127.0.0.1",
-        smtp_port=inbox.port,
+        smtp_port=free_port(),
         _env_file=None,
     )
 
@@ -67,8 +69,17 @@ async def spawned() -> AsyncIterator[list[asyncio.subprocess.Process]]:
 
 @pytest.fixture(scope="module")
 async def dev_client(stack_settings: Settings) -> AsyncIterator[Client]:
-    async with start_dev_server(stack_settings):
+    async with start_dev_server(stack_settings), start_mail_sink(stack_settings):
         yield await connect(stack_settings)
+
+
+def delivered(settings: Settings) -> list[str]:
+    """The outbox id of every message the sink kept."""
+    parser = BytesHeaderParser(policy=policy.default)
+    return [
+        str(parser.parsebytes(f.read_bytes())["Message-ID"]).strip().strip("<>").removesuffix("@awardcycle")
+        for f in settings.mail_dir.glob("*.eml")
+    ]
 
 
 async def cli(settings: Settings, *args: str) -> tuple[int, str, str]:
@@ -116,7 +127,10 @@ async def audit(settings: Settings, api: httpx.AsyncClient, cycle_id: str, statu
 
 
 async def test_rehearsal_through_cli_and_api_survives_a_worker_crash(
-    stack_settings: Settings, dev_client: Client, tmp_path: Path, spawned: list[asyncio.subprocess.Process]
+    stack_settings: Settings,
+    dev_client: Client,
+    tmp_path: Path,
+    spawned: list[asyncio.subprocess.Process],
 ) -> None:
     programme = get_programme(PROGRAMME)
     engine = make_engine(stack_settings)
@@ -156,6 +170,9 @@ async def test_rehearsal_through_cli_and_api_survives_a_worker_crash(
         simulation = await spawn(stack_settings, "simulate", cycle_id, "--departments", "--seed", "3")
         spawned.append(simulation)
         await wait_for_stage(api, cycle_id, StageKind.CONSULTATION)  # lasts to its deadline
+        async with asyncio.timeout(60):  # kill the worker while it sends the departments' requests
+            while not [i for i in delivered(stack_settings) if i.startswith(f"{cycle_id}.consultation-")]:
+                await asyncio.sleep(0.01)
         worker.send_signal(signal.SIGKILL)
         await worker.wait()
         await asyncio.sleep(10 * DAY_SECONDS)
@@ -178,5 +195,10 @@ async def test_rehearsal_through_cli_and_api_survives_a_worker_crash(
         for application in status["applications"]:  # finished with its outcome, not terminated by the cycle
             described = await dev_client.get_workflow_handle(application["application_id"]).describe()
             assert described.status is WorkflowExecutionStatus.COMPLETED, application["application_id"]
+        assert status["undelivered"] == []
+        sent = [i for i in delivered(stack_settings) if i.startswith(f"{cycle_id}.")]
+        assert len(sent) == len(set(sent)), "no message twice, though the worker died while sending"
+        requests = {i.split("/")[0] for i in sent if i.endswith("/request")}
+        assert requests == set(status["consultations"])
         code, out, err = await cli(stack_settings, "cycle", "list", "--json")
         assert any(c["cycle_id"] == cycle_id and c["completed"] for c in json.loads(out))

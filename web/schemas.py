@@ -103,6 +103,25 @@ class ScoringAnswers(Model):
     )
 
 
+class MessagePublic(Model):
+    """An outbox message without its body (a body may carry a task link)."""
+
+    message_id: str
+    workflow_id: str | None
+    purpose: str
+    recipient: str
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class MessagesPublic(Model):
+    data: list[MessagePublic]
+    count: int
+
+
 class Health(Model):
     temporal: str
     store: str

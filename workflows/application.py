@@ -30,10 +30,10 @@ with workflow.unsafe.imports_passed_through():
         Withdrawal,
     )
     from schemas.common import SHANGHAI, Actor, Role
-    from schemas.notification import MessageRequest, TaskLinkRequest
+    from schemas.notification import MessageRequest, TaskLinkExpiry, TaskLinkRequest
     from schemas.programme import StageKind
     from workflows.common import (
-        Mailbox,
+        SideEffects,
         cycle_now,
         deadline_after,
         rejected,
@@ -82,7 +82,7 @@ class ApplicationWorkflow:
         self._outcome: Outcome | None = None
         self._reason = ""
         self._revision = 0
-        self._mail = Mailbox()
+        self._effects = SideEffects()
         self._mails = False
 
     @workflow.run
@@ -106,7 +106,7 @@ class ApplicationWorkflow:
         await self._report()
         self._post_to_applicant("outcome", "application_outcome", outcome=self._outcome or Outcome.NOT_SELECTED)
         await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._mail.drain()
+        await self._effects.drain()
         return ApplicationResult(
             application_id=input.application_id,
             outcome=self._outcome or Outcome.NOT_SELECTED,
@@ -256,7 +256,7 @@ class ApplicationWorkflow:
             template=template,
             context={**self._mail_context(), "reason": self._reason, **context},
         )
-        self._mail.post("send_message", request)
+        self._effects.post("send_message", request)
 
     def _post_scoring_requests(self) -> None:
         """Each drawn expert gets a link to the scoring form of this application."""
@@ -280,7 +280,7 @@ class ApplicationWorkflow:
                     "indicators": len(self._programme.rubric.indicators),
                 },
             )
-            self._mail.post("send_task_link", request)
+            self._effects.post("send_task_link", request)
 
     def _finish(self, outcome: Outcome, reason: str) -> None:
         self._outcome, self._reason = outcome, reason
@@ -351,6 +351,11 @@ class ApplicationWorkflow:
     async def change_deadline(self, change: DeadlineChange) -> None:
         if change.stage is self._stage and self._state is not ApplicationState.SUPPLEMENT_REQUESTED:
             self._deadline = change.deadline
+            if self._mails and self._state is ApplicationState.EXPERT_REVIEW:
+                # The experts' links keep working until the moved deadline.
+                closes_at = self._input.clock.real_time(change.deadline)
+                expiry = TaskLinkExpiry(task_id=self._input.application_id, closes_at=closes_at)
+                self._effects.post("move_task_links", expiry)
             await self._report()  # the cycle's view of who is awaited changes with the deadline
 
     @workflow.signal

@@ -88,8 +88,8 @@ async def side_effect(activity: str, request: BaseModel) -> None:
     await start_side_effect(activity, request)
 
 
-class Mailbox:
-    """Messages sent in the background, so a slow or absent mail server never holds up an act or a deadline."""
+class SideEffects:
+    """Messages and link updates run in the background, so a slow mail server never holds up an act or a deadline."""
 
     def __init__(self) -> None:
         self._pending: list[workflow.ActivityHandle[Any]] = []
@@ -98,12 +98,12 @@ class Mailbox:
         self._pending.append(start_side_effect(activity, request))
 
     async def drain(self) -> None:
-        """Wait for every posted message; one that never went out stays `failed` in the outbox."""
+        """Wait for everything posted; a message that never went out stays `failed` in the outbox."""
         for handle in self._pending:
             try:
                 await handle
             except ActivityError as error:
-                workflow.logger.warning("a message was not sent: %s", error.cause or error)
+                workflow.logger.warning("a background side effect failed: %s", error.cause or error)
         self._pending.clear()
 
 

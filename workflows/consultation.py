@@ -22,10 +22,10 @@ with workflow.unsafe.imports_passed_through():
         OverdueAction,
         OverdueResolution,
     )
-    from schemas.notification import MessageRequest, TaskLinkRequest
+    from schemas.notification import MessageRequest, TaskLinkExpiry, TaskLinkRequest
     from schemas.programme import DayUnit, Duration, OverduePolicy
     from workflows.common import (
-        Mailbox,
+        SideEffects,
         cycle_now,
         deadline_after,
         rejected,
@@ -53,7 +53,7 @@ class ConsultationWorkflow:
         self._objections: dict[str, ObjectionRecord] = {}
         self._email = input.department.email
         self._links_sent = 1
-        self._mail = Mailbox()
+        self._effects = SideEffects()
 
     @workflow.run
     async def run(self, input: ConsultationInput) -> ConsultationResult:
@@ -76,7 +76,7 @@ class ConsultationWorkflow:
         }
         await workflow.wait_condition(lambda: all(o.decided for o in self._objections.values()))
         await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._mail.drain()
+        await self._effects.drain()
         return ConsultationResult(
             department_id=input.department.id,
             answered_by=self._answered_by,
@@ -109,6 +109,7 @@ class ConsultationWorkflow:
             Duration(days=resolution.working_days, unit=DayUnit.WORKING),
             self._input.calendar,
         )
+        self._move_links()
         await wait_done_or_deadline(self._input.clock, lambda: False, lambda: self._deadline)
 
     def _no_objection(self) -> list[CandidateOpinion]:
@@ -165,7 +166,7 @@ class ConsultationWorkflow:
         request = MessageRequest(
             message_id=message_id, recipient_email=self._email, template="consultation_receipt", context=context
         )
-        self._mail.post("send_message", request)
+        self._effects.post("send_message", request)
 
     async def _send(self, message_id: str, template: str, recipient_email: str | None) -> None:
         request = MessageRequest(
@@ -238,7 +239,7 @@ class ConsultationWorkflow:
         self._links_sent += 1
         message_id = f"{workflow.info().workflow_id}/link-{self._links_sent}"
         # The activity revokes the task's earlier links as it records the new one.
-        self._mail.post("send_task_link", self._link_request(message_id, "consultation_request"))
+        self._effects.post("send_task_link", self._link_request(message_id, "consultation_request"))
         return self._receipt("resend_link")
 
     @resend_link.validator
@@ -283,3 +284,12 @@ class ConsultationWorkflow:
         """The coordinator extended the consultation stage of the cycle."""
         if not self._closed:
             self._deadline = max(self._deadline, new_deadline)
+            self._move_links()
+
+    def _move_links(self) -> None:
+        """The department's link keeps working until the moved deadline (histories before this replay without)."""
+        if workflow.patched("links-follow-deadline"):
+            expiry = TaskLinkExpiry(
+                task_id=workflow.info().workflow_id, closes_at=self._input.clock.real_time(self._deadline)
+            )
+            self._effects.post("move_task_links", expiry)

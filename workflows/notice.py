@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
         PublicObjection,
     )
     from schemas.notification import EMAIL_PATTERN, MessageRequest
-    from workflows.common import Mailbox, cycle_now, rejected, require_role, sleep_until
+    from workflows.common import SideEffects, cycle_now, rejected, require_role, sleep_until
 
 
 @workflow.defn
@@ -29,7 +29,7 @@ class PublicNoticeWorkflow:
         self._input = input
         self._objections: list[NoticeObjection] = []
         self._open = True
-        self._mail = Mailbox()
+        self._effects = SideEffects()
 
     @workflow.run
     async def run(self, input: NoticeInput) -> NoticeResult:
@@ -37,7 +37,7 @@ class PublicNoticeWorkflow:
         self._open = False
         await workflow.wait_condition(lambda: all(o.resolved for o in self._objections))
         await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._mail.drain()
+        await self._effects.drain()
         dropped = sorted({o.application_id for o in self._objections if o.upheld})
         return NoticeResult(objections=self._objections, dropped=dropped)
 
@@ -83,7 +83,7 @@ class PublicNoticeWorkflow:
         request = MessageRequest(
             message_id=message_id, recipient_email=email, template="objection_received", context=context
         )
-        self._mail.post("send_message", request)
+        self._effects.post("send_message", request)
 
     @lodge_objection.validator
     def _validate_objection(self, objection: PublicObjection) -> None:

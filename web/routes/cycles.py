@@ -14,7 +14,7 @@ from schemas.cycle import ApplicationAccepted, CycleStatus
 from schemas.holiday_file import calendar_problems
 from store import queries
 from web.deps import ClientDep, SessionDep, TaskQueueDep, require_kind
-from web.schemas import CyclePublic, CyclesPublic, CycleStart, CycleStarted, Detail
+from web.schemas import CyclePublic, CyclesPublic, CycleStart, CycleStarted, Detail, MessagePublic, MessagesPublic
 
 router = APIRouter(prefix="/cycles", tags=["cycles"])
 
@@ -47,6 +47,15 @@ def list_cycles(session: SessionDep, year: int | None = None) -> CyclesPublic:
 async def cycle_status(cycle_id: str, client: ClientDep) -> CycleStatus:
     require_kind(cycle_id, "cycle")
     return await service.cycle_status(client, cycle_id)
+
+
+@router.get("/{cycle_id}/undelivered")
+def undelivered_messages(cycle_id: str, session: SessionDep) -> MessagesPublic:
+    """Messages of the cycle whose last send failed; Temporal keeps retrying them with backoff."""
+    require_kind(cycle_id, "cycle")
+    rows = queries.failed_messages(session, workflow_prefix=f"{cycle_id}.")
+    data = [MessagePublic.model_validate(row, from_attributes=True) for row in rows]
+    return MessagesPublic(data=data, count=len(data))
 
 
 @router.post(
