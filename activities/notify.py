@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
-import secrets
+import hmac
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,11 +24,18 @@ from store import queries
 from store.db import session
 from store.tables import OutboxMessage, OutboxStatus
 
-TOKEN_BYTES = 32  # 256 bits; the design asks for at least 128
+# The outbox keeps a task-link message with this in place of the token, which is derived again at send.
+LINK_SLOT = "TASK-LINK-TOKEN"
 
 
 def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def link_token(key: bytes, message_id: str) -> str:
+    """The message's task-link token: 256 bits no one can guess without the key, the same on every retry."""
+    digest = hmac.new(key, f"task-link:{message_id}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 def _render(template: str, context: Mapping[str, Any]) -> RenderedMessage:
@@ -43,6 +51,7 @@ class NotificationActivities:
         self._settings = settings
         self._engine = engine
         self._mailer = mailer
+        self._link_key = settings.link_key_bytes()
 
     @activity.defn(name="send_task_link")
     async def send_task_link(self, request: TaskLinkRequest) -> TaskLinkSent:
@@ -64,13 +73,13 @@ class NotificationActivities:
             queries.extend_task_links(s, task_id=task_id, expires_at=expires_at)
 
     def _prepare_task_link(self, request: TaskLinkRequest, workflow_id: str | None) -> OutboxMessage:
-        """The stored message, or a new one with a new link; the token lives only in its body."""
+        """The stored message, or a new one with a new link; only the token's hash is stored."""
         with session(self._engine) as s:
             stored = queries.get_outbox_message(s, message_id=request.message_id)
             if stored is not None:
                 return stored
-            token = secrets.token_urlsafe(TOKEN_BYTES)
-            link = f"{self._settings.public_base_url.rstrip('/')}/t/{token}"
+            token = link_token(self._link_key, request.message_id)
+            link = f"{self._settings.public_base_url.rstrip('/')}/t/{LINK_SLOT}"
             rendered = _render(request.template, {**request.context, "deadline": request.deadline, "link": link})
             now = datetime.now(UTC)
             # One live link per task and recipient: a re-sent or moved link replaces the earlier ones.
@@ -121,12 +130,13 @@ class NotificationActivities:
         """Sends a stored message unless it is recorded as sent; True when this call sent it."""
         if outbox.status == OutboxStatus.SENT:
             return False
+        token = link_token(self._link_key, outbox.message_id)
         message = self._mailer.compose(
             message_id=outbox.message_id,
             recipient=outbox.recipient,
             subject=outbox.subject,
-            text=outbox.body_text,
-            html=outbox.body_html,
+            text=outbox.body_text.replace(LINK_SLOT, token),
+            html=outbox.body_html.replace(LINK_SLOT, token),
             sent_at=datetime.now(UTC),
             in_reply_to=outbox.in_reply_to,
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Self
@@ -42,6 +44,10 @@ class Settings(BaseSettings):
     mail_from: str = "质量奖评审办公室 <awards@quality.example.cn>"
     mail_reply_to: str | None = None
 
+    link_key: SecretStr | None = Field(
+        default=None,
+        description="key the workers derive task-link tokens from; unset: generated once into home/link.key",
+    )
     public_base_url: str = Field(default_factory=lambda data: f"http://127.0.0.1:{data['web_port']}")
     link_grace_days: int = Field(default=3, ge=0)
     # Per client address, in the `limits` notation (https://limits.readthedocs.io).
@@ -79,6 +85,18 @@ class Settings(BaseSettings):
     @property
     def mail_dir(self) -> Path:
         return self.home / "mail"
+
+    def link_key_bytes(self) -> bytes:
+        """The configured key, else the one kept under home (created on first use, readable by the owner only)."""
+        if self.link_key is not None:
+            return self.link_key.get_secret_value().encode()
+        path = self.home / "link.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_urlsafe(32))
+        return path.read_text().strip().encode()
 
 
 @lru_cache

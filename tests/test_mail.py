@@ -23,7 +23,7 @@ from schemas.common import SHANGHAI
 from schemas.notification import MessageRequest, TaskLinkRequest
 from store import queries
 from store.db import create_all, make_engine, session
-from store.tables import OutboxStatus, TaskLink
+from store.tables import OutboxMessage, OutboxStatus, TaskLink
 from tests.conftest import free_port, smtp_server
 
 DEADLINE = datetime(2026, 3, 21, tzinfo=SHANGHAI)  # the end of Friday 20 March
@@ -84,6 +84,11 @@ def stored_links(engine: Engine) -> list[TaskLink]:
         return list(s.exec(select(TaskLink)))
 
 
+def stored_outbox(engine: Engine) -> list[OutboxMessage]:
+    with session(engine) as s:
+        return list(s.exec(select(OutboxMessage)))
+
+
 def outbox_status(engine: Engine, message_id: str) -> tuple[str, int, str | None]:
     with session(engine) as s:
         row = queries.get_outbox_message(s, message_id=message_id)
@@ -119,7 +124,8 @@ async def test_task_link_is_sent_once_escaped_and_hashed_at_rest(
     assert len(token) >= 43  # at least 256 bits, base64url
     [link] = stored_links(engine)
     assert link.token_sha256 == hashlib.sha256(token.encode()).hexdigest()
-    assert token not in link.model_dump_json() + first.model_dump_json() + caplog.text
+    [stored] = stored_outbox(engine)
+    assert token not in link.model_dump_json() + stored.model_dump_json() + first.model_dump_json() + caplog.text
     assert (link.task_id, link.recipient_id) == ("sd-2026.consultation-gaj", "gaj")
     assert link.expires_at == DEADLINE + timedelta(days=settings.link_grace_days)
     assert outbox_status(engine, first.message_id) == (OutboxStatus.SENT, 1, None)
