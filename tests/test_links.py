@@ -46,8 +46,10 @@ async def test_task_page(api: httpx.AsyncClient, env: WorkflowEnvironment, task_
     assert "无异议" in shown.text and "有异议" in shown.text and programme.departments[0].name_zh in shown.text
     for candidate in candidates:
         assert candidate.name in shown.text
+    scanned = await api.head(path)  # a mail scanner following the link
+    assert scanned.status_code == 200 and scanned.content == b""
     current = await service.consultation_status(env.client, consultation_id)
-    assert (current.revision, current.answered) == (0, False), "GET changes nothing"
+    assert (current.revision, current.answered) == (0, False), "GET and HEAD change nothing"
     match = CSRF.search(shown.text)
     assert match is not None
     csrf = match.group(1)

@@ -11,6 +11,7 @@ import hmac
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from cachetools import LRUCache
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
@@ -27,6 +28,7 @@ from store.tables import TaskLink
 from web.ratelimit import client_address
 from web.routes.tasks import (
     EXPERT_REVIEW,
+    gone_if_missing,
     link_actor,
     load_scoring,
     load_task,
@@ -49,10 +51,12 @@ INVALID_ZH = "链接无效或已过期，请联系评审办公室。"
 TOO_MANY_PAGE_ZH = "无效链接尝试过于频繁，请稍后再试或联系评审办公室。"
 FORBIDDEN_ZH = "表单已失效（安全校验未通过），请重新打开邮件中的链接后再提交。"
 OPINIONS = OPINIONS_ZH
+ASKED_CACHE = 512  # consultations whose candidates are kept in memory; a cycle has about 17
 
 
 def install(app: FastAPI) -> None:
-    """Register the pages and their headers."""
+    """Register the pages, their headers, and a cache of what each consultation asks."""
+    app.state.asked = LRUCache(maxsize=ASKED_CACHE)
     app.middleware("http")(_security_headers)
     app.include_router(router)
 
@@ -151,7 +155,7 @@ async def _scoring_form(
     )
 
 
-@router.get("/{token}", response_class=HTMLResponse)
+@router.api_route("/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def show_page(token: str, request: Request) -> HTMLResponse:
     try:
         link = await open_task_link(token, request)
@@ -204,8 +208,16 @@ def _one_line(refused: Refused) -> str:
     return " ".join(str(refused).split())
 
 
+async def _asked(request: Request, task_id: str) -> ConsultationInput:
+    """What the consultation asks; its candidates never change, so one query per task and process serves all."""
+    asked: LRUCache[str, ConsultationInput] = request.app.state.asked
+    if task_id not in asked:
+        asked[task_id] = await gone_if_missing(service.consultation_task(request.app.state.client, task_id))
+    return asked[task_id]
+
+
 async def _answer(request: Request, link: TaskLink, form: FormData) -> HTMLResponse:
-    task, _ = await load_task(request.app.state.client, link.task_id)
+    task = await _asked(request, link.task_id)
     values = {
         c.application_id: (_text(form, f"opinion-{c.application_id}"), _text(form, f"reason-{c.application_id}"))
         for c in task.candidates
