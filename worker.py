@@ -12,8 +12,11 @@ from temporalio.worker import Worker
 
 from activities.archive import ArchiveActivities
 from activities.calendar import CalendarActivities
+from activities.ladder import LadderActivities
 from activities.notify import NotificationActivities
+from activities.opening import OpeningActivities
 from activities.records import RecordActivities
+from activities.titles import TitleActivities
 from awardcycle.settings import Settings, get_settings
 from awardcycle.temporal_client import connect
 from notifications.mailer import Mailer
@@ -24,8 +27,18 @@ from workflows.archive import ArchiveWorkflow
 from workflows.consultation import ConsultationWorkflow
 from workflows.cycle import AwardCycleWorkflow
 from workflows.notice import PublicNoticeWorkflow
+from workflows.opening import CycleOpeningWorkflow
+from workflows.title import TitleWorkflow
 
-WORKFLOWS = [AwardCycleWorkflow, ApplicationWorkflow, ConsultationWorkflow, PublicNoticeWorkflow, ArchiveWorkflow]
+WORKFLOWS = [
+    AwardCycleWorkflow,
+    ApplicationWorkflow,
+    ConsultationWorkflow,
+    PublicNoticeWorkflow,
+    ArchiveWorkflow,
+    CycleOpeningWorkflow,
+    TitleWorkflow,
+]
 
 
 def build_worker(
@@ -40,6 +53,9 @@ def build_worker(
     records = RecordActivities(engine)
     notifications = NotificationActivities(settings, engine, Mailer(settings))
     archive = ArchiveActivities(client, engine)
+    opening = OpeningActivities(client)
+    titles = TitleActivities(client, engine)
+    ladder = LadderActivities(client, engine)
     return Worker(
         client,
         task_queue=task_queue,
@@ -54,6 +70,14 @@ def build_worker(
             notifications.move_task_links,
             archive.start_archive,
             archive.archive_histories,
+            opening.open_cycle,
+            titles.start_titles,
+            titles.record_title,
+            ladder.deliver_recommendations,
+            ladder.pending_recommendations,
+            ladder.settle_recommendations,
+            ladder.check_recommendation,
+            ladder.check_eligibility,
         ],
         # The read-model activities are synchronous SQL; they run on this pool.
         activity_executor=executor or ThreadPoolExecutor(max_workers=8),

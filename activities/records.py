@@ -8,9 +8,9 @@ from sqlalchemy import Engine
 from temporalio import activity
 
 from schemas.records import CycleProgress, CycleResults
-from store import queries
+from store import ladder, queries
 from store.db import session
-from store.tables import RecommendationRow, ResultRow
+from store.tables import ApplicationRecord, RecommendationRow, ResultRow
 
 
 class RecordActivities:
@@ -51,6 +51,25 @@ class RecordActivities:
                         recorded_at=now,
                     )
                     for a in results.awards
+                ],
+            )
+            ladder.record_applications(
+                db,
+                records=[
+                    ApplicationRecord(
+                        application_id=a.application_id,
+                        cycle_id=results.cycle_id,
+                        programme_id=results.programme_id,
+                        year=results.year,
+                        holder_key=a.holder_key,
+                        name=a.name,
+                        applicant_kind=a.applicant_kind,
+                        credit_code=a.credit_code,
+                        outcome=a.outcome,
+                        direct=a.direct,
+                        recorded_at=now,
+                    )
+                    for a in results.applications
                 ],
             )
             queries.record_recommendations(

@@ -24,13 +24,15 @@ from schemas.consultation import (
     OverdueResolution,
 )
 from schemas.cycle import GovernmentApproval, StageRecord
+from schemas.ladder import RecommendationBatch, RecommendationReceipt
 from schemas.notice import ObjectionAck, ObjectionResolution, PublicObjection
+from schemas.title import Complaint, Revocation, SpotCheck
 
 
 @dataclass(frozen=True)
 class Act:
     name: str
-    workflow: str  # "cycle", "application", "consultation" or "notice"
+    workflow: str  # "cycle", "application", "consultation", "notice" or "title"
     input: type[BaseModel]
     output: type[BaseModel]
     summary: str
@@ -47,6 +49,7 @@ ACTS: dict[str, Act] = {
             "延长当前环节截止时间 Extend the open stage",
         ),
         Act("record_approval", "cycle", GovernmentApproval, GovernmentApproval, "记录政府批准 Record approval"),
+        Act("recommend", "cycle", RecommendationBatch, RecommendationReceipt, "向本届推荐获奖者 Recommend winners"),
         Act("decide_qualification", "application", QualificationDecision, ActReceipt, "资格筛查 Qualification"),
         Act("decide_materials", "application", MaterialDecision, ActReceipt, "材料符合性审查 Material review"),
         Act("submit_supplement", "application", SupplementSubmission, ActReceipt, "提交补充材料 Supplement"),
@@ -60,5 +63,8 @@ ACTS: dict[str, Act] = {
         Act("resend_link", "consultation", LinkResend, ActReceipt, "重发或改发链接 Re-send or move the link"),
         Act("lodge_objection", "notice", PublicObjection, ObjectionAck, "公示异议 Public objection"),
         Act("resolve_objection", "notice", ObjectionResolution, ActReceipt, "处理公示异议 Resolve objection"),
+        Act("record_spot_check", "title", SpotCheck, ActReceipt, "记录称号抽查结果 Record a spot check"),
+        Act("record_complaint", "title", Complaint, ActReceipt, "登记投诉举报 Record a complaint"),
+        Act("revoke_title", "title", Revocation, ActReceipt, "撤销称号并公开理由 Revoke the title"),
     )
 }

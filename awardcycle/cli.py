@@ -499,6 +499,11 @@ def up() -> None:
     out.print("stopped")
 
 
+from awardcycle.cli_schedule import schedule_app  # noqa: E402  (it imports the helpers above)
+
+app.add_typer(schedule_app, name="schedule")
+
+
 def main() -> None:
     """Entry point: exits without interpreter teardown, which can crash once the Temporal client's
     Rust threads exist (temporalio/sdk-python#300), turning a successful command into exit 134."""

@@ -14,6 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.calendar import CalendarError, WorkingDayCalendar
 from awardcycle.acts import ACTS
+from programmes import load_catalogue
 from schemas import ids
 from schemas.application import ApplicationForm, ApplicationStatus, ScoringTask
 from schemas.calendar import CalendarSpec
@@ -21,6 +22,7 @@ from schemas.common import SHANGHAI, Actor
 from schemas.consultation import ConsultationInput, ConsultationStatus
 from schemas.credit_code import credit_code_problem
 from schemas.cycle import ApplicationAccepted, ApplicationSubmission, CycleInput, CycleStatus
+from schemas.ladder import Recommender
 from schemas.notice import NoticeStatus
 from schemas.programme import Programme
 from workflows.cycle import AwardCycleWorkflow
@@ -52,6 +54,18 @@ def check_calendar(programme: Programme, year: int, calendar: CalendarSpec, *, r
         raise Refused(str(error)) from error
 
 
+def recommenders_of(programme: Programme) -> list[Recommender]:
+    """The catalogue's programmes that feed this one, with their quotas per edition."""
+    return [
+        Recommender(
+            programme=other.id, name_zh=other.name_zh, organisations=feed.organisations, individuals=feed.individuals
+        )
+        for other in load_catalogue().values()
+        for feed in other.feeds
+        if feed.programme == programme.id
+    ]
+
+
 async def start_cycle(
     client: Client,
     programme: Programme,
@@ -74,6 +88,7 @@ async def start_cycle(
                 year=year,
                 day_seconds=day_seconds,
                 calendar=calendar,
+                recommenders=recommenders_of(programme),
             ),
             id=workflow_id,
             task_queue=task_queue,

@@ -68,6 +68,13 @@ def load_catalogue(directory: Path | None = None) -> dict[str, Programme]:
                     f"feeds.{index}.programme",
                     f"unknown programme {feed.programme!r}; known: {', '.join(catalogue)}",
                 )
+        channel = programme.direct_channel
+        if channel is not None and channel.from_programme not in catalogue:
+            raise CatalogueError(
+                directory / f"{programme.id}.toml",
+                "direct_channel.from_programme",
+                f"unknown programme {channel.from_programme!r}; known: {', '.join(catalogue)}",
+            )
     return catalogue
 
 

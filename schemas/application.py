@@ -69,6 +69,7 @@ class ApplicationInput(Model):
     clock: RehearsalClock
     calendar: CalendarSpec
     submitted_at: datetime
+    direct: bool = Field(default=False, description="enters through the direct channel: no screening or scoring")
 
 
 class StageOpening(Model):

@@ -10,6 +10,7 @@ from schemas.application import ApplicationForm, ApplicationProgress, Outcome
 from schemas.calendar import CalendarSpec
 from schemas.common import Actor, Model
 from schemas.consultation import Candidate
+from schemas.ladder import Delivery, ReceivedRecommendation, Recommender
 from schemas.programme import Programme, StageKind
 
 
@@ -19,6 +20,9 @@ class CycleInput(Model):
     year: int
     day_seconds: float | None = Field(default=None, gt=0)
     calendar: CalendarSpec = CalendarSpec()
+    recommenders: list[Recommender] = Field(
+        default_factory=list, description="the programmes that feed this one, from the catalogue at start"
+    )
 
 
 class ApplicationSubmission(Model):
@@ -90,6 +94,10 @@ class CycleStatus(Model):
     awards: list[Award]
     recommendations: list[RecommendedCandidate]
     completed: bool
+    recommended: list[ReceivedRecommendation] = Field(
+        default_factory=list, description="candidates recommended to this cycle by the tier below"
+    )
+    deliveries: list[Delivery] = Field(default_factory=list, description="where this cycle's recommendations went")
 
 
 class CycleResult(Model):
@@ -97,3 +105,4 @@ class CycleResult(Model):
     awards: list[Award]
     recommendations: list[RecommendedCandidate]
     approval: GovernmentApproval
+    deliveries: list[Delivery] = Field(default_factory=list)

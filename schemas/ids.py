@@ -21,3 +21,11 @@ def notice_id(cycle_id: str) -> str:
 
 def archive_id(cycle_id: str) -> str:
     return f"{cycle_id}.archive"
+
+
+def title_id(application_id: str) -> str:
+    """The title an application's winner holds: `{cycle}.app-0003` becomes `{cycle}.title-0003`."""
+    cycle, separator, sequence = application_id.rpartition(".app-")
+    if not (cycle and separator and sequence.isdigit()):
+        raise ValueError(f"not an application id: {application_id!r}")
+    return f"{cycle}.title-{sequence}"

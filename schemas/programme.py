@@ -183,6 +183,34 @@ class Recommendation(Model):
     individuals: int = Field(default=0, ge=0)
 
 
+class Eligibility(Model):
+    """Who may apply, judged against earlier years when an application arrives."""
+
+    requires_recommendation: bool = Field(
+        default=False, description="only candidates recommended by a programme that feeds this one"
+    )
+    winner_cooldown_years: int = Field(
+        default=0, ge=0, description="a winner of this programme may not apply again for this many years"
+    )
+    revoked_bar_years: int = Field(
+        default=3, ge=0, description="a title of any programme revoked within this many years disqualifies"
+    )
+
+
+class DirectChannel(Model):
+    """省市直通: holders of a live title of another programme enter without screening or expert review."""
+
+    from_programme: str
+    description_zh: str = "省市直通渠道"
+
+
+class TitleRules(Model):
+    """A title (award or brand) is held for its validity period under dynamic management."""
+
+    validity_years: PositiveInt = 3
+    self_inspection: bool = Field(default=True, description="a yearly self-inspection request to the holder")
+
+
 class Programme(Model):
     id: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
     name_zh: str
@@ -208,6 +236,10 @@ class Programme(Model):
     consultation: ConsultationRules
     notice_period: Duration
     feeds: list[Recommendation] = Field(default_factory=list)
+    brand: bool = Field(default=False, description="a brand programme: its winners hold a brand, not an award")
+    eligibility: Eligibility = Field(default_factory=Eligibility)
+    direct_channel: DirectChannel | None = None
+    titles: TitleRules = Field(default_factory=TitleRules)
 
     @model_validator(mode="after")
     def _stages_coherent(self) -> Self:

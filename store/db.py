@@ -11,7 +11,8 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel, create_engine
 
-import store.tables  # noqa: F401  # registers the tables on SQLModel.metadata
+import store.tables  # registers the tables on SQLModel.metadata
+import store.titles  # noqa: F401
 from awardcycle.settings import Settings
 
 

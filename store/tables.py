@@ -134,3 +134,43 @@ class HistoryArchive(SQLModel, table=True):
     code_version: str = Field(description="package version + hash of the workflow code that ran it")
     history_json: str = Field(sa_type=Text)
     archived_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class DeliveryRow(SQLModel, table=True):
+    """One recommendation on its way from a cycle to an edition of a programme it feeds."""
+
+    __tablename__ = "recommendation_delivery"
+    __table_args__ = (UniqueConstraint("from_cycle", "target_programme", "holder_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    from_cycle: str = Field(index=True)
+    from_programme: str
+    target_programme: str = Field(index=True)
+    target_year: int | None = Field(default=None, index=True)
+    target_cycle: str | None = None
+    holder_key: str = Field(index=True)
+    name: str
+    award: str
+    applicant_json: str = Field(sa_type=Text, description="the RecommendedApplicant as JSON")
+    state: str = Field(description="a DeliveryState value")
+    reason: str = ""
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ApplicationRecord(SQLModel, table=True):
+    """How one application ended, kept for eligibility in later years and the ladder view."""
+
+    __tablename__ = "application_record"
+
+    application_id: str = Field(primary_key=True)
+    cycle_id: str = Field(index=True)
+    programme_id: str = Field(index=True)
+    year: int = Field(index=True)
+    holder_key: str = Field(index=True)
+    name: str
+    applicant_kind: str
+    credit_code: str | None = None
+    outcome: str
+    direct: bool = False
+    recorded_at: datetime = Field(sa_type=UTCDateTime)

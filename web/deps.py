@@ -19,6 +19,7 @@ _KINDS = (
     ("consultation", re.compile(r"^[^.]+\.consultation-[^.]+$")),
     ("notice", re.compile(r"^[^.]+\.notice$")),
     ("application", re.compile(r"^[^.]+\.app-\d+$")),
+    ("title", re.compile(r"^[^.]+\.title-\d+$")),
     ("cycle", re.compile(r"^[^.]+$")),
 )
 

@@ -116,6 +116,8 @@ class ApplicationWorkflow:
         )
 
     async def _run_stage(self, opening: StageOpening) -> bool:
+        if self._input.direct:
+            return True  # 省市直通: judged by the programme it comes from; notice and consultation still apply
         match opening.stage:
             case StageKind.QUALIFICATION:
                 return await self._qualify()

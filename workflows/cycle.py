@@ -8,6 +8,7 @@ import random
 from datetime import datetime
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -39,11 +40,33 @@ with workflow.unsafe.imports_passed_through():
         RecommendedCandidate,
         StageRecord,
     )
+    from schemas.ladder import (
+        Delivery,
+        DeliveryRequest,
+        DeliveryResult,
+        DeliveryState,
+        EligibilityRequest,
+        EligibilityResult,
+        PendingRequest,
+        PendingResult,
+        ReceivedRecommendation,
+        RecommendationBatch,
+        RecommendationCheck,
+        RecommendationProblems,
+        RecommendationReceipt,
+        RecommendedApplicant,
+        SettledRecommendations,
+        TargetedRecommendation,
+        holder_key,
+    )
     from schemas.notice import NoticeInput, NoticeResult
+    from schemas.notification import MessageRequest
     from schemas.programme import APPLICATION_STAGES, ApplicantKind, Duration, Expert, Stage, StageKind
-    from schemas.records import CycleProgress, CycleResults
+    from schemas.records import ApplicationOutcome, CycleProgress, CycleResults
+    from schemas.title import TitleGrant, TitleHolder
     from workflows.application import PROGRESS_SIGNAL, ApplicationWorkflow
     from workflows.common import (
+        SideEffects,
         cycle_now,
         deadline_after,
         in_batches,
@@ -54,6 +77,7 @@ with workflow.unsafe.imports_passed_through():
         wait_done_or_deadline,
     )
     from workflows.consultation import ConsultationWorkflow
+    from workflows.ladder import batch_problem, lookup
     from workflows.notice import PublicNoticeWorkflow
 
 
@@ -91,6 +115,10 @@ class AwardCycleWorkflow:
         self._awards: list[Award] = []
         self._recommendations: list[RecommendedCandidate] = []
         self._completed = False
+        self._recommended: dict[str, ReceivedRecommendation] = {}
+        self._direct: set[str] = set()
+        self._deliveries: list[Delivery] = []
+        self._effects = SideEffects()
 
     @workflow.run
     async def run(self, input: CycleInput) -> CycleResult:
@@ -98,6 +126,9 @@ class AwardCycleWorkflow:
             await self._enter(stage)
             match stage.kind:
                 case StageKind.APPLICATION:
+                    # Cycles recorded before the ladder replay without taking recommendations in.
+                    if workflow.patched("receive-recommendations"):
+                        await self._receive_pending()
                     await wait_done_or_deadline(self._clock, lambda: False, self._deadline)
                     await workflow.wait_condition(lambda: self._submitting == 0)
                 case kind if kind in APPLICATION_STAGES:
@@ -114,6 +145,7 @@ class AwardCycleWorkflow:
         self._stage = None
         await self._record_progress()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._effects.drain()
         assert self._approval is not None, "the programme has no approval stage"
         # Cycles recorded before the archive existed (tests/histories) replay without this step.
         if workflow.patched("archive-histories"):
@@ -125,6 +157,7 @@ class AwardCycleWorkflow:
             awards=self._awards,
             recommendations=self._recommendations,
             approval=self._approval,
+            deliveries=self._deliveries,
         )
 
     async def _enter(self, stage: Stage) -> None:
@@ -158,7 +191,7 @@ class AwardCycleWorkflow:
 
         async def open_stage(application_id: str) -> None:
             experts: list[str] = []
-            if kind is StageKind.EXPERT_REVIEW:
+            if kind is StageKind.EXPERT_REVIEW and application_id not in self._direct:
                 experts = draw_experts(
                     f"{self._input.cycle_id}/{application_id}",
                     self._programme.expert_review.pool,
@@ -188,7 +221,8 @@ class AwardCycleWorkflow:
             first = p.expert_score if by_expert_score else p.final_score
             return (-(first or 0.0), -(p.expert_score or 0.0), application_id)
 
-        return sorted(self._active(), key=key)
+        # The direct channel is not ranked: its entrants were judged by the programme they come from.
+        return sorted((a for a in self._active() if a not in self._direct), key=key)
 
     async def _conclude(self, application_ids: list[str], outcome: Outcome, reason: str) -> None:
         for application_id in application_ids:
@@ -211,6 +245,9 @@ class AwardCycleWorkflow:
         quotas = self._programme.quotas
         for place, application_id in enumerate(ranked[: quotas.winners + quotas.nominations]):
             self._proposed[application_id] = Outcome.WINNER if place < quotas.winners else Outcome.NOMINATION
+        for application_id in self._active():
+            if application_id in self._direct:
+                self._proposed[application_id] = Outcome.WINNER  # beside the quota, as 省市直通 entrants
         await self._conclude(
             ranked[quotas.winners + quotas.nominations :],
             Outcome.NOT_SELECTED,
@@ -311,8 +348,31 @@ class AwardCycleWorkflow:
         self._recommendations = self._recommend()
         await side_effect(
             "record_results",
-            CycleResults(cycle_id=self._input.cycle_id, awards=self._awards, recommendations=self._recommendations),
+            CycleResults(
+                cycle_id=self._input.cycle_id,
+                awards=self._awards,
+                recommendations=self._recommendations,
+                programme_id=self._programme.id,
+                year=self._input.year,
+                applications=self._outcomes(),
+            ),
         )
+        # Cycles recorded before titles existed replay without granting them.
+        if workflow.patched("grant-titles") and self._awards:
+            await side_effect("start_titles", self._title_grant())
+        # Cycles recorded before the ladder replay without delivering their recommendations.
+        if workflow.patched("deliver-recommendations") and self._recommendations:
+            request = DeliveryRequest(
+                from_programme=self._programme.id,
+                from_cycle=self._input.cycle_id,
+                announced_at=cycle_now(self._clock),
+                recommendations=[
+                    TargetedRecommendation(target_programme=r.programme, applicant=self._applicant(r))
+                    for r in self._recommendations
+                ],
+            )
+            delivered = await lookup("deliver_recommendations", request, DeliveryResult)
+            self._deliveries = delivered.deliveries
         if workflow.patched("await-applications"):
             # Closing first would terminate winners before they record their outcome (parent close policy).
             await asyncio.gather(*self._applications.values(), return_exceptions=True)
@@ -343,6 +403,130 @@ class AwardCycleWorkflow:
                     )
                 )
         return recommended
+
+    def _title_grant(self) -> TitleGrant:
+        """Each winner now holds a title (award, nomination or brand) under dynamic management."""
+        return TitleGrant(
+            cycle_id=self._input.cycle_id,
+            programme_id=self._programme.id,
+            programme_name_zh=self._programme.name_zh,
+            brand=self._programme.brand,
+            year=self._input.year,
+            granted_at=cycle_now(self._clock),
+            validity_years=self._programme.titles.validity_years,
+            self_inspection=self._programme.titles.self_inspection,
+            clock=self._clock,
+            holders=[
+                TitleHolder(
+                    application_id=award.application_id,
+                    name=award.name,
+                    applicant_kind=award.applicant_kind,
+                    credit_code=award.credit_code,
+                    contact_email=self._forms[award.application_id].contact_email,
+                    award=award.award.value,
+                )
+                for award in self._awards
+            ],
+        )
+
+    def _holder(self, form: ApplicationForm) -> str:
+        return holder_key(form.applicant_kind.value, form.credit_code, form.name)
+
+    def _applicant(self, recommendation: RecommendedCandidate) -> RecommendedApplicant:
+        form = self._forms[recommendation.application_id]
+        return RecommendedApplicant(
+            holder_key=self._holder(form),
+            name=form.name,
+            applicant_kind=form.applicant_kind,
+            credit_code=form.credit_code,
+            contact_email=form.contact_email,
+            category=form.category,
+            region=form.region,
+            award=recommendation.award.value,
+            from_application_id=recommendation.application_id,
+        )
+
+    def _outcomes(self) -> list[ApplicationOutcome]:
+        return [
+            ApplicationOutcome(
+                application_id=a,
+                holder_key=self._holder(form),
+                name=form.name,
+                applicant_kind=form.applicant_kind.value,
+                credit_code=form.credit_code,
+                outcome=(self._progress[a].outcome or Outcome.NOT_SELECTED).value,
+                direct=a in self._direct,
+            )
+            for a, form in self._forms.items()
+        ]
+
+    async def _receive_pending(self) -> None:
+        """Take in the recommendations that waited for this edition, each under this cycle's rules."""
+        request = PendingRequest(cycle_id=self._input.cycle_id, programme_id=self._programme.id, year=self._input.year)
+        pending = await lookup("pending_recommendations", request, PendingResult)
+        settled: list[Delivery] = []
+        for batch in pending.batches:
+            problem = self._batch_problem(batch)
+            if problem is None:
+                self._record_batch(batch)
+            state = DeliveryState.REFUSED if problem else DeliveryState.DELIVERED
+            settled += [
+                Delivery(
+                    from_cycle=batch.from_cycle,
+                    target_programme=self._programme.id,
+                    target_year=self._input.year,
+                    target_cycle=self._input.cycle_id,
+                    holder_key=c.holder_key,
+                    name=c.name,
+                    state=state,
+                    reason=problem or "",
+                )
+                for c in batch.candidates
+            ]
+        if settled:
+            await side_effect(
+                "settle_recommendations", SettledRecommendations(cycle_id=self._input.cycle_id, deliveries=settled)
+            )
+
+    def _batch_problem(self, batch: RecommendationBatch) -> str | None:
+        accepting = self._stage is not None and self._stage.kind is StageKind.APPLICATION and not self._completed
+        return batch_problem(
+            batch,
+            self._input.recommenders,
+            self._recommended.values(),
+            accepting=accepting,
+            programme_zh=self._programme.name_zh,
+        )
+
+    def _record_batch(self, batch: RecommendationBatch) -> RecommendationReceipt:
+        accepted, already = [], []
+        for candidate in batch.candidates:
+            if candidate.holder_key in self._recommended:
+                already.append(candidate.holder_key)
+                continue
+            accepted.append(candidate.holder_key)
+            self._recommended[candidate.holder_key] = ReceivedRecommendation(
+                from_programme=batch.from_programme,
+                from_cycle=batch.from_cycle,
+                applicant=candidate,
+                received_at=cycle_now(self._clock),
+            )
+            invitation = MessageRequest(
+                message_id=f"{self._input.cycle_id}/recommended-{hashlib.sha256(candidate.holder_key.encode()).hexdigest()[:12]}",
+                recipient_email=candidate.contact_email,
+                template="recommendation_received",
+                context={
+                    "programme": self._programme.name_zh,
+                    "cycle": f"{self._input.year}年度",
+                    "applicant": candidate.name,
+                    "recommender": next(
+                        r.name_zh for r in self._input.recommenders if r.programme == batch.from_programme
+                    ),
+                    "deadline": self._deadline().isoformat(),
+                },
+            )
+            self._effects.post("send_message", invitation)
+        return RecommendationReceipt(accepted=accepted, already=already)
 
     async def _record_progress(self) -> None:
         await side_effect(
@@ -399,6 +583,8 @@ class AwardCycleWorkflow:
             awards=self._awards,
             recommendations=self._recommendations,
             completed=self._completed,
+            recommended=list(self._recommended.values()),
+            deliveries=self._deliveries,
         )
 
     @workflow.update
@@ -408,8 +594,17 @@ class AwardCycleWorkflow:
             form = submission.form
             if form.credit_code is not None:
                 form = form.model_copy(update={"credit_code": normalise_credit_code(form.credit_code)})
+            direct = False
+            # Cycles recorded before the ladder replay without the eligibility lookup.
+            if workflow.patched("ladder-eligibility"):
+                direct = await self._eligible(form)
             application_id = ids.application_id(self._input.cycle_id, len(self._forms) + 1)
             self._forms[application_id] = form
+            if direct:
+                self._direct.add(application_id)
+            key = self._holder(form)
+            if key in self._recommended:
+                self._recommended[key] = self._recommended[key].model_copy(update={"application_id": application_id})
             received_at = cycle_now(self._clock)
             self._progress[application_id] = ApplicationProgress(
                 application_id=application_id, state=ApplicationState.WAITING, stage=None
@@ -424,6 +619,7 @@ class AwardCycleWorkflow:
                     clock=self._clock,
                     calendar=self._input.calendar,
                     submitted_at=received_at,
+                    direct=direct,
                 ),
                 id=application_id,
             )
@@ -452,16 +648,63 @@ class AwardCycleWorkflow:
             problem = credit_code_problem(form.credit_code)
             if problem:
                 raise rejected(problem)
-        for other in self._forms.values():
-            same_code = form.credit_code and other.credit_code == normalise_credit_code(form.credit_code)
-            if same_code or (other.applicant_kind, other.name) == (form.applicant_kind, form.name):
-                raise rejected(f"重复申报 (duplicate application: {form.name} has already applied in this cycle)")
+        if duplicate := self._duplicate(form):
+            raise rejected(duplicate)
+        if programme.eligibility.requires_recommendation and self._holder(form) not in self._recommended:
+            recommenders = "、".join(r.name_zh for r in self._input.recommenders) or "下一级"
+            raise rejected(
+                f"{programme.name_zh}须经{recommenders}推荐后申报 ({form.name} has not been recommended to this cycle)"
+            )
         expected = sorted(c.id for c in programme.conditions)
         given = sorted(c.id for c in form.conditions)
         if given != expected:
             raise rejected(
                 f"基本条件须逐条填写 (conditions must list each of {', '.join(expected)} once; got {', '.join(given)})"
             )
+
+    def _duplicate(self, form: ApplicationForm) -> str | None:
+        code = normalise_credit_code(form.credit_code) if form.credit_code else None
+        for other in self._forms.values():
+            if (code and other.credit_code == code) or (other.applicant_kind, other.name) == (
+                form.applicant_kind,
+                form.name,
+            ):
+                return f"重复申报 (duplicate application: {form.name} has already applied in this cycle)"
+        return None
+
+    async def _eligible(self, form: ApplicationForm) -> bool:
+        """Checks earlier years in the store; True when the applicant enters through the direct channel."""
+        rules, channel = self._programme.eligibility, self._programme.direct_channel
+        request = EligibilityRequest(
+            programme_id=self._programme.id,
+            year=self._input.year,
+            holder_key=self._holder(form),
+            at=cycle_now(self._clock),
+            winner_cooldown_years=rules.winner_cooldown_years,
+            revoked_bar_years=rules.revoked_bar_years,
+            direct_from=channel.from_programme if channel else None,
+        )
+        result = await lookup("check_eligibility", request, EligibilityResult)
+        # While the store was asked, the same applicant may have applied a second time.
+        problems = [*result.problems, *filter(None, [self._duplicate(form)])]
+        if problems:
+            raise ApplicationError("；".join(problems), type="Ineligible", non_retryable=True)
+        return result.direct
+
+    @workflow.update
+    async def recommend(self, batch: RecommendationBatch) -> RecommendationReceipt:
+        checked = await lookup("check_recommendation", RecommendationCheck(batch=batch), RecommendationProblems)
+        # Checked again after the lookup: another batch may have filled the quota meanwhile.
+        problem = "；".join(checked.problems) or self._batch_problem(batch)
+        if problem:
+            raise ApplicationError(problem, type="Refused", non_retryable=True)
+        return self._record_batch(batch)
+
+    @recommend.validator
+    def _validate_recommendation(self, batch: RecommendationBatch) -> None:
+        require_role(batch.actor, Role.SYSTEM, Role.COORDINATOR)
+        if problem := self._batch_problem(batch):
+            raise rejected(problem)
 
     @workflow.update
     async def extend_deadline(self, extension: DeadlineExtension) -> StageRecord:
