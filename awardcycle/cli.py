@@ -499,6 +499,38 @@ def up() -> None:
     out.print("stopped")
 
 
+ladder_app = typer.Typer(help="The climb through the tiers, year after year.", no_args_is_help=True)
+app.add_typer(ladder_app, name="ladder")
+
+
+@ladder_app.command("show")
+def ladder_show(
+    year: Annotated[int, typer.Option(help="the year to show")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Per tier, the year's cycles and their stage; per applicant, its path through tiers and years."""
+    from awardcycle.ladder import ladder_view
+
+    engine = store()
+    view = run(lambda client: ladder_view(client, engine, year))
+    if as_json:
+        print_json(view)
+        return
+    names = {p.id: p.name_zh for p in load_catalogue().values()}
+    for tier in view.tiers:
+        table = Table("cycle", "programme", "stage", title=f"{year} · {tier.level.value}")
+        for cycle in tier.cycles:
+            stage = "completed" if cycle.completed else cycle.stage
+            table.add_row(cycle.cycle_id, cycle.programme_name_zh, stage)
+        out.print(table)
+    for path in view.paths:
+        steps = " → ".join(
+            f"{s.year} {names.get(s.programme_id, s.programme_id)} {s.event}{f' ({s.detail})' if s.detail else ''}"
+            for s in path.steps
+        )
+        out.print(f"[bold]{path.name}[/bold] [dim]{path.holder_key}[/dim]\n  {steps}")
+
+
 from awardcycle.cli_schedule import schedule_app  # noqa: E402  (it imports the helpers above)
 
 app.add_typer(schedule_app, name="schedule")

@@ -109,7 +109,7 @@ async def _until_open(client: Client, cycle_id: str, seconds: float = 60) -> Non
         try:
             status = await handle.query("status", result_type=CycleStatus, rpc_timeout=timedelta(seconds=5))
         except RPCError as error:
-            if error.status is not RPCStatusCode.DEADLINE_EXCEEDED and "Timeout" not in error.message:
+            if not transient(error):
                 raise
         else:
             if status.stages:
@@ -118,6 +118,12 @@ async def _until_open(client: Client, cycle_id: str, seconds: float = 60) -> Non
     raise Refused(
         f"周期已创建但未开启 (cycle {cycle_id} started but did not open in {seconds:.0f} s; is a worker running?)"
     )
+
+
+def transient(error: RPCError) -> bool:
+    """A busy or briefly unreachable server: asking again later is the answer."""
+    busy = (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.RESOURCE_EXHAUSTED)
+    return error.status in busy or "Timeout expired" in error.message
 
 
 def _reason(error: BaseException) -> str:

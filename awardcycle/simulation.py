@@ -11,6 +11,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from awardcycle import service
 from awardcycle.service import Refused
@@ -149,6 +150,7 @@ class Player:
 
 
 Pause = Callable[[CycleStatus], Awaitable[None]]
+BUSY_PAUSE_SECONDS = 1.0
 
 
 @dataclass
@@ -165,12 +167,19 @@ class Simulator:
 
     async def run(self) -> CycleStatus:
         while True:
-            status = await service.cycle_status(self.client, self.cycle_id)
-            if self.on_status:
-                self.on_status(status)
-            if status.completed:
-                return status
-            if not await self.step(status):
+            try:
+                status = await service.cycle_status(self.client, self.cycle_id)
+                if self.on_status:
+                    self.on_status(status)
+                if status.completed:
+                    return status
+                acted = await self.step(status)
+            except RPCError as error:
+                if not service.transient(error):
+                    raise
+                await asyncio.sleep(BUSY_PAUSE_SECONDS)  # a busy server: look again, the acts are idempotent
+                continue
+            if not acted:
                 await self.pause(status)
 
     async def step(self, status: CycleStatus) -> bool:

@@ -95,3 +95,13 @@ def editions(session: Session, *, programme_id: str) -> list[CycleRow]:
     """The programme's cycles, newest year first, the latest started first within a year."""
     query = select(CycleRow).where(CycleRow.programme_id == programme_id)
     return list(session.exec(query.order_by(col(CycleRow.year).desc(), col(CycleRow.started_at).desc())))
+
+
+def cycles_of_year(session: Session, *, year: int) -> list[CycleRow]:
+    query = select(CycleRow).where(CycleRow.year == year)
+    return list(session.exec(query.order_by(col(CycleRow.programme_id), col(CycleRow.started_at))))
+
+
+def deliveries_for_year(session: Session, *, year: int) -> list[DeliveryRow]:
+    """Recommendations to an edition of that year, whatever became of them."""
+    return list(session.exec(select(DeliveryRow).where(DeliveryRow.target_year == year)))

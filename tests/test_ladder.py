@@ -9,10 +9,14 @@ channel. 2027: the China Quality Award edition receives the governor winners and
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import random
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -215,6 +219,44 @@ async def test_two_years_up_the_ladder(
     with session(own_engine) as s:
         dropped = [d for d in ladder.list_deliveries(s, from_cycle=governor_id) if d.state == "dropped"]
     assert [d.name for d in dropped] == [revoked_form.name] and "撤销" in dropped[0].reason
+
+    # The climb at a glance, as `awardcycle ladder show --year 2026 --json` prints it.
+    shown = await _ladder_show(env, own_engine, 2026)
+    tiers = {t["level"]: {c["programme_id"] for c in t["cycles"]} for t in shown["tiers"]}
+    assert tiers == {"city": {QINGDAO, QUANCHENG}, "province": {GOVERNOR, HAOPIN}, "national": set()}
+    [path] = [p for p in shown["paths"] if p["holder_key"] == _key(revoked_form)]
+    events = [(step["year"], step["programme_id"], step["event"]) for step in path["steps"]]
+    for expected in (
+        (2026, QINGDAO, "applied"),
+        (2026, GOVERNOR, "recommended"),
+        (2026, GOVERNOR, "applied"),
+        (2026, GOVERNOR, "won"),
+        (2026, GOVERNOR, "revoked"),
+        (2027, CHINA, "recommended"),
+    ):
+        assert expected in events, (expected, events)
+    assert events.index((2026, QINGDAO, "applied")) < events.index((2026, GOVERNOR, "recommended"))
+    assert next(s["detail"] for s in path["steps"] if s["programme_id"] == CHINA).startswith(f"by {GOVERNOR}: dropped")
+
+
+async def _ladder_show(env: WorkflowEnvironment, engine: Engine, year: int) -> dict[str, Any]:
+    """The CLI in a subprocess, on this test's Temporal server and store."""
+    database = engine.url.database
+    assert database is not None
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "awardcycle", "ladder", "show", "--year", str(year), "--json",
+        env={
+            **os.environ,
+            "AWARDCYCLE_HOME": str(Path(database).parent),
+            "AWARDCYCLE_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode == 0, err.decode()
+    shown: dict[str, Any] = json.loads(out)
+    return shown
 
 
 def _key(form: ApplicationForm) -> str:

@@ -126,9 +126,6 @@ class AwardCycleWorkflow:
             await self._enter(stage)
             match stage.kind:
                 case StageKind.APPLICATION:
-                    # Cycles recorded before the ladder replay without taking recommendations in.
-                    if workflow.patched("receive-recommendations"):
-                        await self._receive_pending()
                     await wait_done_or_deadline(self._clock, lambda: False, self._deadline)
                     await workflow.wait_condition(lambda: self._submitting == 0)
                 case kind if kind in APPLICATION_STAGES:
@@ -167,6 +164,10 @@ class AwardCycleWorkflow:
         duration = self._programme.duration_of(stage)
         deadline = await deadline_after(now, duration, self._input.calendar) if duration else None
         self._stage = stage
+        # Taken in before the stage shows as open, so every applicant finds its recommendation there.
+        # Cycles recorded before the ladder replay without this step.
+        if stage.kind is StageKind.APPLICATION and deadline and workflow.patched("receive-recommendations"):
+            await self._receive_pending(deadline)
         self._stages.append(StageRecord(stage=stage.kind, started_at=now, deadline=deadline))
         await self._record_progress()
 
@@ -460,7 +461,7 @@ class AwardCycleWorkflow:
             for a, form in self._forms.items()
         ]
 
-    async def _receive_pending(self) -> None:
+    async def _receive_pending(self, deadline: datetime) -> None:
         """Take in the recommendations that waited for this edition, each under this cycle's rules."""
         request = PendingRequest(cycle_id=self._input.cycle_id, programme_id=self._programme.id, year=self._input.year)
         pending = await lookup("pending_recommendations", request, PendingResult)
@@ -468,7 +469,7 @@ class AwardCycleWorkflow:
         for batch in pending.batches:
             problem = self._batch_problem(batch)
             if problem is None:
-                self._record_batch(batch)
+                self._record_batch(batch, deadline)
             state = DeliveryState.REFUSED if problem else DeliveryState.DELIVERED
             settled += [
                 Delivery(
@@ -498,7 +499,7 @@ class AwardCycleWorkflow:
             programme_zh=self._programme.name_zh,
         )
 
-    def _record_batch(self, batch: RecommendationBatch) -> RecommendationReceipt:
+    def _record_batch(self, batch: RecommendationBatch, deadline: datetime) -> RecommendationReceipt:
         accepted, already = [], []
         for candidate in batch.candidates:
             if candidate.holder_key in self._recommended:
@@ -522,7 +523,7 @@ class AwardCycleWorkflow:
                     "recommender": next(
                         r.name_zh for r in self._input.recommenders if r.programme == batch.from_programme
                     ),
-                    "deadline": self._deadline().isoformat(),
+                    "deadline": deadline.isoformat(),
                 },
             )
             self._effects.post("send_message", invitation)
@@ -698,7 +699,7 @@ class AwardCycleWorkflow:
         problem = "；".join(checked.problems) or self._batch_problem(batch)
         if problem:
             raise ApplicationError(problem, type="Refused", non_retryable=True)
-        return self._record_batch(batch)
+        return self._record_batch(batch, self._deadline())
 
     @recommend.validator
     def _validate_recommendation(self, batch: RecommendationBatch) -> None:
