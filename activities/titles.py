@@ -71,21 +71,5 @@ class TitleActivities:
     @activity.defn(name="record_title")
     def record_title(self, record: TitleRecord) -> TitleRecorded:
         with session(self._engine) as db:
-            titles.upsert_title(
-                db,
-                title_id=record.title_id,
-                holder_key=record.holder_key,
-                programme_id=record.programme_id,
-                cycle_id=record.cycle_id,
-                year=record.year,
-                name=record.name,
-                applicant_kind=record.applicant_kind,
-                credit_code=record.credit_code,
-                kind=record.kind.value,
-                state=record.state.value,
-                granted_at=record.granted_at,
-                expires_at=record.expires_at,
-                revoked_at=record.revoked_at,
-                public_reason=record.public_reason,
-            )
+            titles.upsert_title(db, title=titles.TitleRow.model_validate(record.model_dump()))
         return TitleRecorded(title_id=record.title_id, state=record.state)

@@ -489,7 +489,8 @@ def up() -> None:
             out.print(f"  Temporal UI  {urls.temporal_ui}")
         out.print(f"  SMTP         {urls.smtp}")
         if urls.mail:
-            out.print(f"  mail folder  {urls.mail}")
+            out.print(f"  mail folder  {urls.mail}  (read it at {urls.web}/dev/mail)")
+        out.print(f"  public notice {urls.web}/notices/CYCLE_ID")
         out.print(f"  state        {settings.home.resolve()}")
 
     try:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import uvicorn
+from temporalio.client import Client
 
 from awardcycle.embedded import start_dev_server, start_mail_sink
 from awardcycle.settings import Settings
@@ -35,12 +36,16 @@ class _WebServer(uvicorn.Server):
         yield  # the stack owns SIGINT/SIGTERM and stops every part in order
 
 
-async def run_stack(settings: Settings, on_ready: Callable[[Urls], None]) -> None:
-    """Run until SIGINT or SIGTERM; a restart continues every cycle where it was."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+@dataclass(frozen=True)
+class RunningStack:
+    client: Client
+    urls: Urls
+    web: asyncio.Task[None] = field(repr=False)
+
+
+@contextlib.asynccontextmanager
+async def embedded_stack(settings: Settings) -> AsyncIterator[RunningStack]:
+    """Every part `awardcycle up` runs, started in order and stopped in reverse once the block ends."""
     async with AsyncExitStack() as stack:
         ui = None
         if settings.embedded_temporal:
@@ -48,9 +53,10 @@ async def run_stack(settings: Settings, on_ready: Callable[[Urls], None]) -> Non
         if settings.embedded_smtp:
             await stack.enter_async_context(start_mail_sink(settings))
         engine = make_engine(settings)
+        stack.callback(engine.dispose)
         create_all(engine)
         client = await connect(settings)
-        worker = build_worker(client, settings, engine)
+        await stack.enter_async_context(build_worker(client, settings, engine))
         web = _WebServer(
             uvicorn.Config(
                 create_app(settings, client, engine),
@@ -59,19 +65,36 @@ async def run_stack(settings: Settings, on_ready: Callable[[Urls], None]) -> Non
                 log_level="warning",
             )
         )
-        async with worker:
-            serving = asyncio.create_task(web.serve())
-            base = f"http://{settings.web_host}:{settings.web_port}"
-            on_ready(
-                Urls(
-                    web=base,
-                    api_docs=f"{base}/docs",
-                    temporal=settings.temporal_target,
-                    temporal_ui=ui,
-                    smtp=f"{settings.smtp_target_host}:{settings.smtp_port}",
-                    mail=str(settings.mail_dir.resolve()) if settings.embedded_smtp else None,
-                )
-            )
-            await asyncio.wait([serving, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+        serving = asyncio.create_task(web.serve())
+
+        async def stop_web() -> None:
             web.should_exit = True
             await serving
+
+        stack.push_async_callback(stop_web)
+        while not web.started:
+            if serving.done():
+                serving.result()  # raises why uvicorn stopped
+                raise RuntimeError(f"the web app did not start on {settings.web_host}:{settings.web_port}")
+            await asyncio.sleep(0.05)
+        base = f"http://{settings.web_host}:{settings.web_port}"
+        urls = Urls(
+            web=base,
+            api_docs=f"{base}/docs",
+            temporal=settings.temporal_target,
+            temporal_ui=ui,
+            smtp=f"{settings.smtp_target_host}:{settings.smtp_port}",
+            mail=str(settings.mail_dir.resolve()) if settings.embedded_smtp else None,
+        )
+        yield RunningStack(client=client, urls=urls, web=serving)
+
+
+async def run_stack(settings: Settings, on_ready: Callable[[Urls], None]) -> None:
+    """Run until SIGINT or SIGTERM; a restart continues every cycle where it was."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with embedded_stack(settings) as running:
+        on_ready(running.urls)
+        await asyncio.wait([running.web, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)

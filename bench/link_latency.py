@@ -39,8 +39,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email import policy
@@ -48,22 +46,17 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
-import uvicorn
 from temporalio.client import Client
 
 from awardcycle import samples
-from awardcycle.embedded import start_dev_server, start_mail_sink
 from awardcycle.settings import Settings
-from awardcycle.temporal_client import connect
+from awardcycle.stack import embedded_stack
 from programmes import get_programme
 from schemas import ids
 from schemas.calendar import CalendarSpec
 from schemas.common import RehearsalClock
 from schemas.consultation import Candidate, ConsultationInput, ConsultationStatus
 from schemas.programme import Programme
-from store.db import create_all, make_engine
-from web.main import create_app
-from worker import build_worker
 from workflows.consultation import ConsultationWorkflow
 
 PROGRAMME = "qingdao-mayor-quality-award"
@@ -173,46 +166,6 @@ def bench_settings(home: Path) -> Settings:
         public_base_url=f"http://127.0.0.1:{web}",
         _env_file=None,
     )
-
-
-class _WebServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield  # asyncio.run owns Ctrl-C; the exit stack stops every part in order
-
-
-@contextlib.asynccontextmanager
-async def embedded_stack(settings: Settings) -> AsyncIterator[Client]:
-    """The stack as `awardcycle up` runs it; yields a client once the web app listens."""
-    async with AsyncExitStack() as stack:
-        await stack.enter_async_context(start_dev_server(settings))
-        await stack.enter_async_context(start_mail_sink(settings))
-        engine = make_engine(settings)
-        stack.callback(engine.dispose)
-        create_all(engine)
-        client = await connect(settings)
-        await stack.enter_async_context(build_worker(client, settings, engine))
-        web = _WebServer(
-            uvicorn.Config(
-                create_app(settings, client, engine),
-                host=settings.web_host,
-                port=settings.web_port,
-                log_level="warning",
-            )
-        )
-        serving = asyncio.create_task(web.serve())
-
-        async def stop_web() -> None:
-            web.should_exit = True
-            await serving
-
-        stack.push_async_callback(stop_web)
-        while not web.started:
-            if serving.done():
-                serving.result()  # raises why uvicorn stopped
-                raise RuntimeError("the web app stopped before it started")
-            await asyncio.sleep(0.05)
-        yield client
 
 
 def consultation_input(programme: Programme, cycle_id: str, candidates: int) -> ConsultationInput:
@@ -462,12 +415,12 @@ async def bench(options: argparse.Namespace) -> None:
     try:
         print(f"starting the embedded stack in {home} …", flush=True)
         async with (
-            embedded_stack(settings) as client,
+            embedded_stack(settings) as running,
             httpx.AsyncClient(base_url=f"http://{settings.web_host}:{settings.web_port}", timeout=60) as web,
         ):
             for endpoint in options.endpoints:
                 for connections in options.connections:
-                    row, command = await measure(options, settings, client, web, home, endpoint, connections)
+                    row, command = await measure(options, settings, running.client, web, home, endpoint, connections)
                     rows.append(row)
                     print(f"  {' '.join(command)}  →  {row.wrk.requests} requests", flush=True)
         print()

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
+from schemas.application import ApplicationForm
 from schemas.common import Actor, Model
 from schemas.programme import ApplicantKind
 
@@ -30,6 +31,20 @@ class RecommendedApplicant(Model):
     region: str = ""
     award: str = Field(description='the award won in the recommending cycle: "winner" or "nomination"')
     from_application_id: str
+
+    @classmethod
+    def of(cls, form: ApplicationForm, application_id: str, award: str) -> RecommendedApplicant:
+        return cls(
+            holder_key=holder_key(form.applicant_kind.value, form.credit_code, form.name),
+            name=form.name,
+            applicant_kind=form.applicant_kind,
+            credit_code=form.credit_code,
+            contact_email=form.contact_email,
+            category=form.category,
+            region=form.region,
+            award=award,
+            from_application_id=application_id,
+        )
 
 
 class RecommendationBatch(Model):

@@ -31,60 +31,9 @@ class TitleRow(SQLModel, table=True):
     public_reason: str | None = None
 
 
-def upsert_title(
-    session: Session,
-    *,
-    title_id: str,
-    holder_key: str,
-    programme_id: str,
-    cycle_id: str,
-    year: int,
-    name: str,
-    applicant_kind: str,
-    credit_code: str | None,
-    kind: str,
-    state: str,
-    granted_at: datetime,
-    expires_at: datetime,
-    revoked_at: datetime | None = None,
-    public_reason: str | None = None,
-) -> TitleRow:
-    # merge() loads the row with this primary key, if any, and copies these values onto it.
-    row = session.merge(
-        TitleRow(
-            title_id=title_id,
-            holder_key=holder_key,
-            programme_id=programme_id,
-            cycle_id=cycle_id,
-            year=year,
-            name=name,
-            applicant_kind=applicant_kind,
-            credit_code=credit_code,
-            kind=kind,
-            state=state,
-            granted_at=granted_at,
-            expires_at=expires_at,
-            revoked_at=revoked_at,
-            public_reason=public_reason,
-        )
-    )
-    session.flush()
-    return row
-
-
-def set_title_state(
-    session: Session,
-    *,
-    title_id: str,
-    state: str,
-    revoked_at: datetime | None = None,
-    public_reason: str | None = None,
-) -> TitleRow | None:
-    """Changes a stored title's state; None when no such title is stored."""
-    row = session.get(TitleRow, title_id)
-    if row is None:
-        return None
-    row.state, row.revoked_at, row.public_reason = state, revoked_at, public_reason
+def upsert_title(session: Session, *, title: TitleRow) -> TitleRow:
+    """Writes the whole row: merge() loads the stored one with this title id, if any, and copies onto it."""
+    row = session.merge(title)
     session.flush()
     return row
 

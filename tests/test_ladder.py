@@ -267,18 +267,7 @@ def _recommended(
     applied: dict[str, ApplicationForm], application_id: str, award: str = "winner"
 ) -> RecommendedApplicant:
     """The applicant as a recommender would put it forward, claiming the award."""
-    form = applied[application_id]
-    return RecommendedApplicant(
-        holder_key=_key(form),
-        name=form.name,
-        applicant_kind=form.applicant_kind,
-        credit_code=form.credit_code,
-        contact_email=form.contact_email,
-        category=form.category,
-        region=form.region,
-        award=award,
-        from_application_id=application_id,
-    )
+    return RecommendedApplicant.of(applied[application_id], application_id, award)
 
 
 def _batch(programme_id: str, cycle_id: str, candidates: list[RecommendedApplicant]) -> RecommendationBatch:

@@ -435,17 +435,7 @@ class AwardCycleWorkflow:
 
     def _applicant(self, recommendation: RecommendedCandidate) -> RecommendedApplicant:
         form = self._forms[recommendation.application_id]
-        return RecommendedApplicant(
-            holder_key=self._holder(form),
-            name=form.name,
-            applicant_kind=form.applicant_kind,
-            credit_code=form.credit_code,
-            contact_email=form.contact_email,
-            category=form.category,
-            region=form.region,
-            award=recommendation.award.value,
-            from_application_id=recommendation.application_id,
-        )
+        return RecommendedApplicant.of(form, recommendation.application_id, recommendation.award.value)
 
     def _outcomes(self) -> list[ApplicationOutcome]:
         return [
