@@ -39,7 +39,7 @@ async def strict_api(
     env: WorkflowEnvironment, settings: Settings, engine: Engine, task_queue: str
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The web app with tight per-address limits, so a test can reach them."""
-    tight = settings.model_copy(update={"wrong_link_limit": "3/minute", "objection_limit": "2/hour"})
+    tight = settings.model_copy(update={"wrong_link_limit": "3/minute", "objection_limit": "3/hour"})
     app = create_app(tight, env.client, engine, task_queue=task_queue)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         yield client
@@ -135,6 +135,8 @@ async def test_public_objects_on_the_notice_page(
     assert forged.status_code == 403, "no cookie, no objection"
     no_reason = await strict_api.post(action, data={**objection, "reason": " "})
     assert no_reason.status_code == 422 and "请说明异议理由" in no_reason.text and "李四" in no_reason.text
+    too_long = await strict_api.post(action, data={**objection, "reason": "长" * 2001})
+    assert too_long.status_code == 422 and "不得超过2000字" in too_long.text
     lodged = await strict_api.post(action, data=objection)
     assert lodged.status_code == 200, lodged.text
     number = re.search(r"GS2026-\d{4}", lodged.text)
@@ -149,7 +151,7 @@ async def test_public_objects_on_the_notice_page(
     assert '"client_address": "127.0.0.1"' in str(timeline).replace("'", '"')
 
     limited = await strict_api.post(action, data=objection)
-    assert limited.status_code == 429 and "提交过于频繁" in limited.text, "two tries an hour per address"
+    assert limited.status_code == 429 and "提交过于频繁" in limited.text, "three tries an hour per address"
 
     while (await service.notice_status(env.client, ids.notice_id(cycle_id))).open:
         await env.sleep(timedelta(days=1))

@@ -65,6 +65,9 @@ async def test_task_page(api: httpx.AsyncClient, env: WorkflowEnvironment, task_
         assert_private(refused)
     assert (await service.consultation_status(env.client, consultation_id)).revision == 0, "nothing recorded"
 
+    too_long = await api.post(path, data={**objecting, "csrf": csrf, f"reason-{first}": "长" * 2001})
+    assert too_long.status_code == 422 and "理由不得超过 2000 字" in too_long.text
+
     bare = await api.post(path, data={**objecting, "csrf": csrf, f"reason-{first}": "  "})
     assert bare.status_code == 409
     assert_private(bare)

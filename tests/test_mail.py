@@ -8,8 +8,10 @@ import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
 from sqlmodel import select
 from temporalio.exceptions import ApplicationError
@@ -150,6 +152,33 @@ async def test_smtp_down_marks_failed_then_a_retry_sends_the_same_link(
     token = re.findall(r"/t/([A-Za-z0-9_-]+)", message.get_body(("plain",)).get_content())[0]  # type: ignore[union-attr]
     assert link.token_sha256 == hashlib.sha256(token.encode()).hexdigest()
     assert outbox_status(engine, request.message_id) == (OutboxStatus.SENT, 2, None)
+
+
+class Refusing:
+    """An SMTP server that answers every message with a permanent refusal."""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        return "550 5.7.1 relaying denied"
+
+
+async def test_a_refusing_server_keeps_the_message_until_it_accepts(
+    settings: Settings, engine: Engine, activities: NotificationActivities
+) -> None:
+    env = ActivityEnvironment()
+    request = link_request()
+    controller = Controller(Refusing(), hostname="127.0.0.1", port=settings.smtp_port)
+    controller.start()
+    try:
+        with pytest.raises(ApplicationError, match="550"):
+            await env.run(activities.send_task_link, request)
+    finally:
+        controller.stop()
+    status, attempts, error = outbox_status(engine, request.message_id)
+    assert (status, attempts) == (OutboxStatus.FAILED, 1) and error and "relaying denied" in error
+
+    with smtp_server(settings.smtp_port) as inbox:
+        assert (await env.run(activities.send_task_link, request)).sent
+    assert len(inbox.messages) == 1 and outbox_status(engine, request.message_id)[0] == OutboxStatus.SENT
 
 
 async def test_message_threads_under_the_request_and_sends_once(
