@@ -131,7 +131,9 @@ def _path(engine: Engine, key: str, name: str) -> Path:
     steps: list[Step] = []
     with session(engine) as s:
         for record in ladder.applications_of(s, holder_key=key):
-            steps.append(Step(year=record.year, programme_id=record.programme_id, event="applied"))
+            steps.append(
+                Step(year=record.year, programme_id=record.programme_id, event="applied", detail=record.cycle_id)
+            )
             won = {"winner": "won", "nomination": "nomination"}.get(record.outcome, record.outcome)
             detail = "省市直通" if record.direct else ""
             steps.append(Step(year=record.year, programme_id=record.programme_id, event=won, detail=detail))

@@ -38,6 +38,7 @@ from schemas.title import Revocation
 from store import ladder
 from store.db import create_all, make_engine, session
 from store.titles import get_title
+from tests.replay import fetch, replay, workflow_ids
 from tests.scenario import APPLICANT, StrongPlayer, forms, play, small
 from worker import build_worker
 
@@ -237,6 +238,12 @@ async def test_two_years_up_the_ladder(
         assert expected in events, (expected, events)
     assert events.index((2026, QINGDAO, "applied")) < events.index((2026, GOVERNOR, "recommended"))
     assert next(s["detail"] for s in path["steps"] if s["programme_id"] == CHINA).startswith(f"by {GOVERNOR}: dropped")
+
+    # Every history of the climb replays with the current code, the long-lived title included.
+    cycles = [qingdao, governed, haopin, city, await service.cycle_status(env.client, china_id)]
+    histories = await fetch(env.client, [i for c in cycles for i in workflow_ids(c)] + [title_id])
+    results = await replay(histories)
+    assert not results.replay_failures, results.replay_failures
 
 
 async def _ladder_show(env: WorkflowEnvironment, engine: Engine, year: int) -> dict[str, Any]:
