@@ -234,6 +234,15 @@ def cycle_status(cycle_id: str, as_json: JsonFlag = False) -> None:
     out.print(_status_table(status))
     for award in status.awards:
         out.print(f"  {award.award.value:10} {award.name} {award.final_score}")
+    if status.recommended:
+        out.print(f"推荐对象 (recommended to this cycle): {len(status.recommended)}")
+        for entry in status.recommended:
+            applied = entry.application_id or "not applied yet"
+            out.print(f"  {entry.applicant.name} by {entry.from_cycle} ({entry.applicant.award}): {applied}")
+    for delivery in status.deliveries:
+        where = delivery.target_cycle or f"{delivery.target_programme} {delivery.target_year}"
+        reason = f": {delivery.reason}" if delivery.reason else ""
+        out.print(f"  → {delivery.name} to {where}: {delivery.state.value}{reason}")
     if undelivered:
         out.print(f"[red]未送达邮件 {len(undelivered)} 封 (undelivered, still retried with backoff):[/red]")
         for message in undelivered:

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
@@ -40,6 +41,7 @@ from store.db import create_all, make_engine, session
 from store.titles import get_title
 from tests.replay import fetch, replay, workflow_ids
 from tests.scenario import APPLICANT, StrongPlayer, forms, play, small
+from web.main import create_app
 from worker import build_worker
 
 QINGDAO, GOVERNOR = "qingdao-mayor-quality-award", "shandong-governor-quality-award"
@@ -102,7 +104,7 @@ def _form_for(programme: Programme, applicant: RecommendedApplicant | Applicatio
 
 
 async def test_two_years_up_the_ladder(
-    env: WorkflowEnvironment, queue: str, own_engine: Engine, data_dir: Path
+    env: WorkflowEnvironment, queue: str, own_engine: Engine, data_dir: Path, settings: Settings
 ) -> None:
     # Test fixtures, not official data: the library covers 2026, and the national edition reaches 2028.
     calendar_2027 = CalendarSpec(
@@ -238,6 +240,10 @@ async def test_two_years_up_the_ladder(
         assert expected in events, (expected, events)
     assert events.index((2026, QINGDAO, "applied")) < events.index((2026, GOVERNOR, "recommended"))
     assert next(s["detail"] for s in path["steps"] if s["programme_id"] == CHINA).startswith(f"by {GOVERNOR}: dropped")
+
+    app = create_app(settings, env.client, own_engine, task_queue=queue)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as api:
+        assert (await api.get("/api/v1/ladder", params={"year": 2026})).json() == shown, "the JSON twin agrees"
 
     # Every history of the climb replays with the current code, the long-lived title included.
     cycles = [qingdao, governed, haopin, city, await service.cycle_status(env.client, china_id)]

@@ -44,8 +44,8 @@ async def test_task_page(api: httpx.AsyncClient, env: WorkflowEnvironment, task_
     assert shown.status_code == 200, shown.text
     assert_private(shown)
     assert "无异议" in shown.text and "有异议" in shown.text and programme.departments[0].name_zh in shown.text
-    for candidate in candidates:
-        assert candidate.name in shown.text
+    for candidate in candidates:  # what a department looks its records up by
+        assert candidate.name in shown.text and candidate.credit_code and candidate.credit_code in shown.text
     scanned = await api.head(path)  # a mail scanner following the link
     assert scanned.status_code == 200 and scanned.content == b""
     current = await service.consultation_status(env.client, consultation_id)

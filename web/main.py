@@ -27,6 +27,7 @@ from web.routes import (
     cycles,
     devmail,
     health,
+    ladder,
     links,
     notices,
     programmes,
@@ -51,7 +52,7 @@ class RedactTokens(logging.Filter):
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (programmes, cycles, applications, consultations, notices, acts, tasks):
+    for module in (programmes, cycles, applications, consultations, notices, acts, tasks, ladder):
         router.include_router(module.router)
     return router
 

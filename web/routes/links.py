@@ -92,6 +92,7 @@ def _rows(task: ConsultationInput, values: Mapping[str, tuple[str, str]]) -> lis
         {
             "id": c.application_id,
             "name": c.name,
+            "credit_code": c.credit_code or "",
             "category": c.category,
             "region": c.region,
             "award": award_label(c.proposed_award, task.programme_name_zh),

@@ -1,0 +1,16 @@
+"""The climb at a glance, as JSON: the twin of `awardcycle ladder show`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from awardcycle.ladder import LadderView, ladder_view
+from web.deps import ClientDep, EngineDep
+
+router = APIRouter(prefix="/ladder", tags=["ladder"])
+
+
+@router.get("")
+async def show_ladder(client: ClientDep, engine: EngineDep, year: int = Query(ge=2000, le=2100)) -> LadderView:
+    """Per tier, the year's cycles and their stage; per applicant, its path through tiers and years."""
+    return await ladder_view(client, engine, year)
