@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from schemas.application import (
     ActReceipt,
     DefenceScore,
+    ExpertLinkResend,
     ExpertScore,
     MaterialDecision,
     OnsiteFinding,
@@ -55,6 +56,13 @@ ACTS: dict[str, Act] = {
         Act("submit_supplement", "application", SupplementSubmission, ActReceipt, "提交补充材料 Supplement"),
         Act("withdraw", "application", Withdrawal, ActReceipt, "撤回申报 Withdraw"),
         Act("submit_score", "application", ExpertScore, ActReceipt, "专家评分 Expert score"),
+        Act(
+            "resend_expert_link",
+            "application",
+            ExpertLinkResend,
+            ActReceipt,
+            "重发或改发专家评分链接 Re-send or move an expert's link",
+        ),
         Act("record_onsite", "application", OnsiteFinding, ActReceipt, "现场评审结果 On-site finding"),
         Act("record_defence", "application", DefenceScore, ActReceipt, "陈述答辩得分 Oral defence"),
         Act("answer", "consultation", ConsultationAnswer, ActReceipt, "部门意见 Department answer"),

@@ -148,6 +148,15 @@ class ExpertScore(Model):
     client_address: str | None = Field(default=None, max_length=100, description="where a link score came from")
 
 
+class ExpertLinkResend(Model):
+    """The coordinator re-sends a drawn expert's scoring link, optionally to another address."""
+
+    actor: Actor
+    expert_id: str
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", description="none: the same")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
 class ScoringTask(Model):
     """What a drawn expert sees on the scoring form, with the expert's own last score."""
 

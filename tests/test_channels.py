@@ -20,6 +20,7 @@ from awardcycle.service import Refused
 from awardcycle.settings import Settings
 from programmes import get_programme
 from schemas import ids
+from schemas.application import ActReceipt, ExpertLinkResend
 from schemas.common import Actor, Channel, Role
 from schemas.consultation import DeadlineExtension, LinkResend
 from schemas.programme import StageKind
@@ -100,6 +101,19 @@ async def test_expert_scores_through_the_link(
     assert wrong_kind.status_code == 422
     again = await api.get(path)
     assert "&lt;i&gt;管理规范&lt;/i&gt;" in again.text and "<i>管理规范" not in again.text
+
+    # The secretariat moves the expert's link to another address: the old link stops working.
+    moved = ExpertLinkResend(actor=COORDINATOR, expert_id=expert_id, email="expert-new@example.cn", reason="邮箱变更")
+    resent = await service.perform(env.client, application_id, "resend_expert_link", moved)
+    receipt = ActReceipt.model_validate(resent, from_attributes=True)
+    message_id = f"{application_id}/expert-{expert_id}-link-{receipt.revision}"
+    assert (await mail(inbox, message_id))["To"] == "expert-new@example.cn"
+    assert (await api.get(path)).status_code == 410
+    fresh = await api.get(f"/t/{await link_token(inbox, message_id)}")
+    assert fresh.status_code == 200 and "第 1 版" in fresh.text, "the score stays; only the link moved"
+    stranger = moved.model_copy(update={"expert_id": "nobody"})
+    with pytest.raises(Refused, match="expert not assigned"):
+        await service.perform(env.client, application_id, "resend_expert_link", stranger)
 
 
 async def test_public_objects_on_the_notice_page(

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
         Conclusion,
         DeadlineChange,
         DefenceScore,
+        ExpertLinkResend,
         ExpertScore,
         MaterialDecision,
         OnsiteFinding,
@@ -83,6 +84,7 @@ class ApplicationWorkflow:
         self._reason = ""
         self._revision = 0
         self._effects = SideEffects()
+        self._expert_emails: dict[str, str] = {}  # addresses a coordinator moved an expert's link to
         self._mails = False
 
     @workflow.run
@@ -264,25 +266,28 @@ class ApplicationWorkflow:
         """Each drawn expert gets a link to the scoring form of this application."""
         if not self._mails or self._deadline is None:
             return
-        pool = {e.id: e for e in self._programme.expert_review.pool}
         for expert_id in self._experts:
-            expert = pool[expert_id]
-            request = TaskLinkRequest(
-                message_id=f"{self._input.application_id}/expert-{expert_id}",
-                task_id=self._input.application_id,
-                task_kind="expert_review",
-                recipient_id=expert_id,
-                recipient_email=expert.email,
-                deadline=self._deadline,
-                closes_at=self._input.clock.real_time(self._deadline),
-                template="expert_scoring_request",
-                context={
-                    **self._mail_context(),
-                    "expert": expert.name,
-                    "indicators": len(self._programme.rubric.indicators),
-                },
-            )
-            self._effects.post("send_task_link", request)
+            self._post_scoring_request(expert_id, f"{self._input.application_id}/expert-{expert_id}")
+
+    def _post_scoring_request(self, expert_id: str, message_id: str) -> None:
+        assert self._deadline is not None, "expert review has a deadline"
+        expert = next(e for e in self._programme.expert_review.pool if e.id == expert_id)
+        request = TaskLinkRequest(
+            message_id=message_id,
+            task_id=self._input.application_id,
+            task_kind="expert_review",
+            recipient_id=expert_id,
+            recipient_email=self._expert_emails.get(expert_id, expert.email),
+            deadline=self._deadline,
+            closes_at=self._input.clock.real_time(self._deadline),
+            template="expert_scoring_request",
+            context={
+                **self._mail_context(),
+                "expert": expert.name,
+                "indicators": len(self._programme.rubric.indicators),
+            },
+        )
+        self._effects.post("send_task_link", request)
 
     def _finish(self, outcome: Outcome, reason: str) -> None:
         self._outcome, self._reason = outcome, reason
@@ -486,6 +491,25 @@ class ApplicationWorkflow:
             top = indicators[indicator_id].points
             if not 0 <= points <= top:
                 raise rejected(f"指标 {indicator_id} 得分 {points} 超出范围 0–{top} (score out of range)")
+
+    @workflow.update
+    async def resend_expert_link(self, resend: ExpertLinkResend) -> ActReceipt:
+        if resend.email:
+            self._expert_emails[resend.expert_id] = resend.email
+        receipt = self._receipt("resend_expert_link", resend.expert_id)
+        # The activity revokes the expert's earlier links to this application as it records the new one.
+        self._post_scoring_request(
+            resend.expert_id, f"{self._input.application_id}/expert-{resend.expert_id}-link-{receipt.revision}"
+        )
+        return receipt
+
+    @resend_expert_link.validator
+    def _validate_expert_link(self, resend: ExpertLinkResend) -> None:
+        require_role(resend.actor, Role.COORDINATOR, Role.SECRETARIAT)
+        self._require_state(ApplicationState.EXPERT_REVIEW)
+        if resend.expert_id not in self._experts:
+            raise rejected(f"专家 {resend.expert_id} 未被抽中评审此申报 (expert not assigned)")
+        self._require_before_deadline()
 
     @workflow.update
     async def record_onsite(self, finding: OnsiteFinding) -> ActReceipt:
