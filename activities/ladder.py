@@ -33,7 +33,7 @@ from schemas.ladder import (
 from schemas.programme import Programme
 from store import ladder, queries
 from store.db import session
-from store.tables import CycleRow, DeliveryRow
+from store.tables import DeliveryRow
 from store.titles import get_title, titles_of
 
 DAYS_PER_YEAR = 365.2425
@@ -55,6 +55,12 @@ def _lapsed_title(engine: Engine, applicant: RecommendedApplicant) -> str | None
     if title.state == "revoked":
         return f"{applicant.name} 的称号已被撤销：{title.public_reason} (title revoked)"
     return f"{applicant.name} 的称号已过有效期 (title expired)"
+
+
+def _from_cycle(programme_id: str, cycle_id: str, candidates: list[RecommendedApplicant]) -> RecommendationBatch:
+    """A batch the recommending cycle itself sends, as the system on its behalf."""
+    actor = Actor(role=Role.SYSTEM, identity=f"cycle:{cycle_id}", channel=Channel.API)
+    return RecommendationBatch(actor=actor, from_programme=programme_id, from_cycle=cycle_id, candidates=candidates)
 
 
 class LadderActivities:
@@ -102,9 +108,10 @@ class LadderActivities:
         year = announced_at.astimezone(SHANGHAI).year
         with session(self._engine) as s:
             cycles = [c for c in ladder.editions(s, programme_id=target.id) if c.year >= year]
-        accepting = sorted((c for c in cycles if c.stage == "application" and not c.completed), key=_by_year)
+        accepting = [c for c in cycles if c.stage == "application" and not c.completed]
         if accepting:
-            return accepting[0].year, accepting[0].cycle_id
+            earliest = min(accepting, key=lambda c: c.year)
+            return earliest.year, earliest.cycle_id
         opened = {c.year for c in cycles}
         for candidate in range(year, year + 2 * target.every_years + 1):
             later = candidate > year or target.opens_at(candidate) > announced_at
@@ -115,12 +122,7 @@ class LadderActivities:
     async def _send(
         self, request: DeliveryRequest, target_id: str, year: int, cycle_id: str, applicants: list[RecommendedApplicant]
     ) -> list[Delivery]:
-        batch = RecommendationBatch(
-            actor=Actor(role=Role.SYSTEM, identity=f"cycle:{request.from_cycle}", channel=Channel.API),
-            from_programme=request.from_programme,
-            from_cycle=request.from_cycle,
-            candidates=applicants,
-        )
+        batch = _from_cycle(request.from_programme, request.from_cycle, applicants)
         handle = self._client.get_workflow_handle(cycle_id)
         try:
             await handle.execute_update("recommend", batch, result_type=RecommendationReceipt)
@@ -195,15 +197,10 @@ class LadderActivities:
             if lapsed:
                 self._settle(row.from_cycle, row.target_programme, row.holder_key, DeliveryState.DROPPED, lapsed, None)
                 continue
-            batch = batches.get(row.from_cycle)
-            if batch is None:
-                actor = Actor(role=Role.SYSTEM, identity=f"cycle:{row.from_cycle}", channel=Channel.API)
-                batch = RecommendationBatch(
-                    actor=actor, from_programme=row.from_programme, from_cycle=row.from_cycle, candidates=[applicant]
-                )
-                batches[row.from_cycle] = batch
+            if row.from_cycle in batches:
+                batches[row.from_cycle].candidates.append(applicant)
             else:
-                batch.candidates.append(applicant)
+                batches[row.from_cycle] = _from_cycle(row.from_programme, row.from_cycle, [applicant])
         return PendingResult(batches=list(batches.values()))
 
     @activity.defn(name="settle_recommendations")
@@ -260,7 +257,3 @@ class LadderActivities:
                 )
         direct = any(t.programme_id == request.direct_from and t.state == "active" for t in titles)
         return EligibilityResult(problems=problems, direct=direct)
-
-
-def _by_year(cycle: CycleRow) -> int:
-    return cycle.year

@@ -194,13 +194,7 @@ def _expected_revision(form: FormData) -> int | None:
 
 async def _perform(request: Request, link: TaskLink, act: str, payload: BaseModel) -> ActReceipt:
     """Run the act; a task whose history is gone gets the polite 410, a refusal stays a `Refused`."""
-    client = request.app.state.client
-    try:
-        receipt = await service.perform(client, link.task_id, act, payload)
-    except Refused as refused:
-        if refused.status == status.HTTP_404_NOT_FOUND:
-            raise HTTPException(status.HTTP_410_GONE) from refused
-        raise
+    receipt = await gone_if_missing(service.perform(request.app.state.client, link.task_id, act, payload))
     await run_in_threadpool(mark_task_link_used, request.app.state.engine, link.token_sha256)
     return ActReceipt.model_validate(receipt, from_attributes=True)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, status
@@ -60,7 +61,7 @@ def _period_days(cycle_programme: str) -> str:
         period = get_programme(cycle_programme).notice_period
     except UnknownProgrammeError:
         return ""
-    return f"{period.days}个工作日" if period.unit.value == "working" else f"{period.days}日"
+    return f"{period.days}个工作日"  # the catalogue admits only working days for a notice period
 
 
 async def _notice(request: Request, cycle_id: str) -> tuple[NoticeStatus, str] | None:
@@ -78,7 +79,7 @@ async def _notice(request: Request, cycle_id: str) -> tuple[NoticeStatus, str] |
     return notice, _period_days(cycle.programme_id)
 
 
-def _date(value: Any) -> str:
+def _date(value: datetime) -> str:
     local = value.astimezone(SHANGHAI)
     return f"{local.year}年{local.month}月{local.day}日"
 
