@@ -53,6 +53,18 @@ class Settings(BaseSettings):
     # Per client address, in the `limits` notation (https://limits.readthedocs.io).
     wrong_link_limit: str = Field(default="20/10 minutes", description="unknown or malformed task links")
     objection_limit: str = Field(default="5/hour", description="objections lodged on one public notice")
+    login_failure_limit: str = Field(default="20/15 minutes", description="failed logins from one address")
+
+    # Accounts: the first admin's password on a fresh state directory (unset: a random one, printed once).
+    admin_password: SecretStr | None = None
+    token_minutes: int = Field(default=480, ge=5, le=43200, description="lifetime of a login's token")
+    lockout_failures: int = Field(default=5, ge=1, le=100, description="failed logins that lock a username")
+    lockout_minutes: int = Field(default=15, ge=1, le=1440)
+    # Comma-separated addresses of reverse proxies whose X-Forwarded-For is believed; none by default.
+    trusted_proxies: str = ""
+    # The CLI's way in: the web API, and a token that overrides the one `awardcycle login` keeps.
+    api_url: str = Field(default_factory=lambda data: f"http://127.0.0.1:{data['web_port']}")
+    token: SecretStr | None = None
 
     @model_validator(mode="after")
     def _check_smtp_password(self) -> Self:

@@ -8,12 +8,15 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from pydantic import BaseModel
 from temporalio.client import Client
 from temporalio.service import RPCError
 
 from awardcycle import service
+from awardcycle.acts import ACTS
+from awardcycle.api_client import ApiClient
 from awardcycle.service import Refused
 from schemas.application import (
     ApplicationForm,
@@ -153,9 +156,73 @@ Pause = Callable[[CycleStatus], Awaitable[None]]
 BUSY_PAUSE_SECONDS = 1.0
 
 
+class Desk(Protocol):
+    """Where the simulator reads a cycle and acts on it; a refused act raises `Refused`."""
+
+    async def cycle_status(self, cycle_id: str) -> CycleStatus: ...
+    async def application_form(self, application_id: str) -> ApplicationForm: ...
+    async def consultation_status(self, workflow_id: str) -> ConsultationStatus: ...
+    async def notice_status(self, workflow_id: str) -> NoticeStatus: ...
+    async def perform(self, workflow_id: str, act: str, payload: BaseModel) -> None: ...
+
+
+@dataclass(frozen=True)
+class TemporalDesk:
+    """Straight to the workflows, for tests of the workflows themselves: no account is involved."""
+
+    client: Client
+
+    async def cycle_status(self, cycle_id: str) -> CycleStatus:
+        return await service.cycle_status(self.client, cycle_id)
+
+    async def application_form(self, application_id: str) -> ApplicationForm:
+        return await service.application_form(self.client, application_id)
+
+    async def consultation_status(self, workflow_id: str) -> ConsultationStatus:
+        return await service.consultation_status(self.client, workflow_id)
+
+    async def notice_status(self, workflow_id: str) -> NoticeStatus:
+        return await service.notice_status(self.client, workflow_id)
+
+    async def perform(self, workflow_id: str, act: str, payload: BaseModel) -> None:
+        await service.perform(self.client, workflow_id, act, payload)
+
+
+@dataclass(frozen=True)
+class ApiDesk:
+    """Through the web API as the logged-in coordinator, each simulated person named in `?simulate=`."""
+
+    api: ApiClient
+
+    async def cycle_status(self, cycle_id: str) -> CycleStatus:
+        return await self.api.get(f"/cycles/{cycle_id}", CycleStatus)
+
+    async def application_form(self, application_id: str) -> ApplicationForm:
+        return await self.api.get(f"/applications/{application_id}/form", ApplicationForm)
+
+    async def consultation_status(self, workflow_id: str) -> ConsultationStatus:
+        return await self.api.get(f"/consultations/{workflow_id}", ConsultationStatus)
+
+    async def notice_status(self, workflow_id: str) -> NoticeStatus:
+        return await self.api.get(f"/notices/{workflow_id}", NoticeStatus)
+
+    async def perform(self, workflow_id: str, act: str, payload: BaseModel) -> None:
+        actor: Actor = getattr(payload, "actor")  # noqa: B009  (every act's input has one)
+        body = payload.model_dump(mode="json", exclude={"actor", "client_address"})
+        kind = ACTS[act].workflow
+        await self.api.post(f"/{kind}s/{workflow_id}/acts/{act}", body, simulate=f"{actor.role.value}:{actor.identity}")
+
+
+def busy(error: Exception) -> bool:
+    """A refusal that asking again later answers: a busy Temporal or a web app briefly unavailable."""
+    if isinstance(error, RPCError):
+        return service.transient(error)
+    return isinstance(error, Refused) and error.status == 503
+
+
 @dataclass
 class Simulator:
-    client: Client
+    desk: Desk
     cycle_id: str
     player: Player
     pause: Pause
@@ -168,14 +235,14 @@ class Simulator:
     async def run(self) -> CycleStatus:
         while True:
             try:
-                status = await service.cycle_status(self.client, self.cycle_id)
+                status = await self.desk.cycle_status(self.cycle_id)
                 if self.on_status:
                     self.on_status(status)
                 if status.completed:
                     return status
                 acted = await self.step(status)
-            except RPCError as error:
-                if not service.transient(error):
+            except (RPCError, Refused) as error:
+                if not busy(error):
                     raise
                 await asyncio.sleep(BUSY_PAUSE_SECONDS)  # a busy server: look again, the acts are idempotent
                 continue
@@ -204,15 +271,17 @@ class Simulator:
         if payload is None:
             return False
         try:
-            await service.perform(self.client, workflow_id, act, payload)
-        except Refused:
+            await self.desk.perform(workflow_id, act, payload)
+        except Refused as refused:
+            if refused.status in (401, 403, 503):
+                raise  # not a stale view: the simulator may not act, or the server is away
             return False  # the view was stale: the step was already taken or the stage moved on
         self.acts += 1
         return True
 
     async def _form(self, application_id: str) -> ApplicationForm:
         if application_id not in self._forms:
-            self._forms[application_id] = await service.application_form(self.client, application_id)
+            self._forms[application_id] = await self.desk.application_form(application_id)
         return self._forms[application_id]
 
     async def _application_act(self, summary: ApplicationSummary, awaited: str, cycle: CycleStatus) -> bool:
@@ -236,7 +305,7 @@ class Simulator:
 
     async def _consultation_acts(self, workflow_id: str, cycle: CycleStatus) -> bool:
         try:
-            status = await service.consultation_status(self.client, workflow_id)
+            status = await self.desk.consultation_status(workflow_id)
         except Refused:
             return False  # not started yet
         acted = False
@@ -253,7 +322,7 @@ class Simulator:
 
     async def _notice_acts(self, workflow_id: str) -> bool:
         try:
-            status = await service.notice_status(self.client, workflow_id)
+            status = await self.desk.notice_status(workflow_id)
         except Refused:
             return False
         acted = False

@@ -57,12 +57,15 @@ async def embedded_stack(settings: Settings) -> AsyncIterator[RunningStack]:
         create_all(engine)
         client = await connect(settings)
         await stack.enter_async_context(build_worker(client, settings, engine))
+        # X-Forwarded-For is believed only from the configured proxies; with none, the peer is the client.
         web = _WebServer(
             uvicorn.Config(
                 create_app(settings, client, engine),
                 host=settings.web_host,
                 port=settings.web_port,
                 log_level="warning",
+                proxy_headers=bool(settings.trusted_proxies.strip()),
+                forwarded_allow_ips=settings.trusted_proxies.strip() or None,
             )
         )
         serving = asyncio.create_task(web.serve())

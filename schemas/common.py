@@ -45,6 +45,9 @@ class Actor(Model):
     role: Role
     identity: str = Field(min_length=1, max_length=200)
     channel: Channel
+    principal: str | None = Field(
+        default=None, max_length=64, description="the logged-in user who recorded this act for someone else"
+    )
 
 
 class RehearsalClock(Model):

@@ -174,3 +174,60 @@ class ApplicationRecord(SQLModel, table=True):
     outcome: str
     direct: bool = False
     recorded_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class UserAccount(SQLModel, table=True):
+    """A person who runs programmes: coordinators, secretariat, on-site teams, auditors, admins."""
+
+    __tablename__ = "user_account"
+
+    username: str = Field(primary_key=True, max_length=64)
+    name_zh: str = Field(max_length=100)
+    email: str = Field(max_length=200)
+    password_hash: str = Field(description="argon2id, PHC string")
+    disabled: bool = False
+    failed_logins: int = Field(default=0, description="consecutive failures since the last success")
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class UserGrant(SQLModel, table=True):
+    """`ROLE@PROGRAMME` held by an account (programme `*` for all)."""
+
+    __tablename__ = "user_grant"
+    __table_args__ = (UniqueConstraint("username", "role", "programme"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(index=True, foreign_key="user_account.username")
+    role: str = Field(description="an AccountRole value")
+    programme: str
+    granted_by: str
+    granted_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AccessToken(SQLModel, table=True):
+    """A login's bearer token or session cookie; only the SHA-256 of the token is kept."""
+
+    __tablename__ = "access_token"
+
+    token_sha256: str = Field(primary_key=True, min_length=64, max_length=64)
+    username: str = Field(index=True, foreign_key="user_account.username")
+    channel: str = Field(description='"api", "cli" or "console": where the token is used')
+    client_address: str
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AuthEvent(SQLModel, table=True):
+    """Logins, failures, lock-outs, logouts and every change to an account, for the auditors."""
+
+    __tablename__ = "auth_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime, index=True)
+    kind: str = Field(description="an AuthEventKind value")
+    username: str = Field(index=True, description="the account concerned, as typed for a failed login")
+    by: str = Field(description='who did it: the user, an admin, or "operator" for local commands')
+    client_address: str
+    detail: str = ""

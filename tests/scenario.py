@@ -13,7 +13,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from awardcycle import samples, service
-from awardcycle.simulation import Pause, Player, Simulator
+from awardcycle.simulation import Pause, Player, Simulator, TemporalDesk
 from schemas import ids
 from schemas.application import (
     ApplicationForm,
@@ -192,14 +192,14 @@ async def apply_all(client: Client, cycle_id: str, applications: dict[str, Appli
 
 
 async def play(env: WorkflowEnvironment, cycle_id: str, player: Player) -> CycleStatus:
-    return await Simulator(env.client, cycle_id, player, day_sleeper(env)).run()
+    return await Simulator(TemporalDesk(env.client), cycle_id, player, day_sleeper(env)).run()
 
 
 async def until_stage(
     env: WorkflowEnvironment, cycle_id: str, player: Player, stage: StageKind, *, opened: str = ""
 ) -> CycleStatus:
     """Play day by day until the cycle is in `stage` (and, if named, has opened its `opened` children)."""
-    simulator = Simulator(env.client, cycle_id, player, day_sleeper(env))
+    simulator = Simulator(TemporalDesk(env.client), cycle_id, player, day_sleeper(env))
     for _ in range(366):
         status = await service.cycle_status(env.client, cycle_id)
         children = {"consultations": bool(status.consultations), "notice": status.notice is not None}

@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from awardcycle import samples, service
 from awardcycle.service import Refused
-from awardcycle.simulation import Player, Simulator
+from awardcycle.simulation import Player, Simulator, TemporalDesk
 from programmes import get_programme
 from schemas.application import Outcome
 from schemas.common import Actor, Channel, Role
@@ -222,7 +222,7 @@ async def test_bad_acts_are_refused(env: WorkflowEnvironment, task_queue: str) -
         await probe.check(status, player)
         await sleep(status)
 
-    await Simulator(env.client, cycle_id, player, pause).run()
+    await Simulator(TemporalDesk(env.client), cycle_id, player, pause).run()
 
     assert len(probe.refusals) == 4, probe.refusals
     assert "超出范围" in probe.refusals[0]

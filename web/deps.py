@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from typing import Annotated
+from collections.abc import Iterator
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy import Engine
@@ -34,13 +34,13 @@ def require_kind(workflow_id: str, kind: str) -> None:
         raise HTTPException(status_code=404, detail=f"未找到 (no {kind} has the id {workflow_id!r})")
 
 
-def of_kind(kind: str) -> Callable[[str], None]:
-    """A route dependency: checked before the body, so a wrong id is a 404 whatever was sent."""
+def of_kind(kind: str, parameter: str = "workflow_id") -> Any:
+    """A route dependency: checked before the body and the credential, so a wrong id is a 404 whatever was sent."""
 
-    def check(workflow_id: str) -> None:
-        require_kind(workflow_id, kind)
+    def check(request: Request) -> None:
+        require_kind(request.path_params[parameter], kind)
 
-    return check
+    return Depends(check)
 
 
 def get_client(request: Request) -> Client:

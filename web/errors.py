@@ -10,6 +10,8 @@ from temporalio.service import RPCError
 
 from awardcycle.service import Refused
 from programmes import CatalogueError, UnknownProgrammeError
+from schemas.identity import GrantError
+from store.accounts import AccountError
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,21 @@ async def _catalogue(request: Request, error: Exception) -> JSONResponse:
     return _detail(404 if isinstance(error, UnknownProgrammeError) else 422, str(error))
 
 
+ACCOUNT_STATUS = {
+    "invalid": 422,
+    "not_found": 404,
+    "conflict": 409,
+    "unauthorized": 401,
+    "locked": 429,
+    "disabled": 403,
+}
+
+
+async def _account(request: Request, error: Exception) -> JSONResponse:
+    status = ACCOUNT_STATUS.get(error.kind, 400) if isinstance(error, AccountError) else 422
+    return _detail(status, str(error))
+
+
 async def _temporal_failed(request: Request, error: Exception) -> JSONResponse:
     # The path is not logged: a task link's path carries its token.
     log.warning("Temporal call failed during %s: %s", request.method, error)
@@ -39,3 +56,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Refused, _refused)
     app.add_exception_handler(CatalogueError, _catalogue)
     app.add_exception_handler(RPCError, _temporal_failed)
+    app.add_exception_handler(AccountError, _account)
+    app.add_exception_handler(GrantError, _account)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 
+from cachetools import LRUCache
 from fastapi import APIRouter, FastAPI, Request, Response
 from sqlalchemy import Engine
 from temporalio.client import Client
@@ -17,22 +18,26 @@ from awardcycle.settings import Settings
 from awardcycle.temporal_client import connect
 from schemas.ids import TASK_QUEUE
 from store.db import create_all, make_engine
+from web.auth import CYCLE_FACTS_CACHE
 from web.errors import install_error_handlers
 from web.ratelimit import RateLimits
 from web.routes import (
     acts,
     applications,
     audit,
+    console,
     consultations,
     cycles,
     devmail,
     health,
     ladder,
     links,
+    login,
     notices,
     programmes,
     public_notice,
     tasks,
+    users,
 )
 
 API_PREFIX = "/api/v1"
@@ -52,7 +57,7 @@ class RedactTokens(logging.Filter):
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (programmes, cycles, applications, consultations, notices, acts, tasks, ladder):
+    for module in (login, users, programmes, cycles, applications, consultations, notices, acts, tasks, ladder):
         router.include_router(module.router)
     return router
 
@@ -91,6 +96,7 @@ def create_app(
     app.state.engine = engine
     app.state.task_queue = task_queue
     app.state.rate_limits = RateLimits(settings)
+    app.state.cycle_facts = LRUCache(maxsize=CYCLE_FACTS_CACHE)
     # Random per process and kept only in memory: a restart invalidates forms open in a browser, which
     # then reload and submit again.
     app.state.csrf_key = secrets.token_bytes(32)
@@ -99,6 +105,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(api_router())
     app.include_router(audit.router)
+    app.include_router(console.router)
     if settings.embedded_smtp:  # the sink's mail exists only in embedded mode
         app.include_router(devmail.router)
     links.install(app)

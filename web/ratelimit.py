@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import HTTPException, Request, status
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
@@ -19,6 +21,9 @@ class RateLimits:
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self.wrong_link: RateLimitItem = parse(settings.wrong_link_limit)
         self.objection: RateLimitItem = parse(settings.objection_limit)
+        self.login_failure: RateLimitItem = parse(settings.login_failure_limit)
+        self.login_lock = timedelta(minutes=settings.lockout_minutes)
+        self.login_user: RateLimitItem = parse(f"{settings.lockout_failures}/{settings.lockout_minutes} minutes")
 
     def exhausted(self, item: RateLimitItem, *keys: str) -> bool:
         return not self._limiter.test(item, *keys)
@@ -29,7 +34,7 @@ class RateLimits:
 
 
 def client_address(request: Request) -> str:
-    # Behind a proxy, run uvicorn with --proxy-headers so this is the visitor, not the proxy.
+    # The peer; uvicorn replaces it from X-Forwarded-For only for the proxies in AWARDCYCLE_TRUSTED_PROXIES.
     return request.client.host if request.client else "unknown"
 
 

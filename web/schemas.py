@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import Field
 
@@ -18,6 +19,10 @@ class Detail(Model):
     """Every refusal: one line saying why."""
 
     detail: str
+
+
+# What every route behind a login may answer besides its own result.
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": Detail}, 403: {"model": Detail}, 404: {"model": Detail}}
 
 
 class ProgrammeSummary(Model):
@@ -37,7 +42,9 @@ class ProgrammesPublic(Model):
 class CycleStart(Model):
     programme: str
     year: int = Field(ge=2000, le=2100)
-    day_seconds: float | None = Field(default=None, gt=0, description="a rehearsal: real seconds per cycle day")
+    day_seconds: float | None = Field(
+        default=None, ge=0.1, le=86400, description="a rehearsal: real seconds per cycle day (0.1 to 86400)"
+    )
     holidays: HolidayCalendar | None = Field(
         default=None, description="the year's holiday calendar, when the library does not cover it yet"
     )
@@ -125,3 +132,11 @@ class MessagesPublic(Model):
 class Health(Model):
     temporal: str
     store: str
+
+
+class AccessTokenPublic(Model):
+    """The OAuth2 token response."""
+
+    access_token: str
+    token_type: str
+    expires_in: int = Field(description="seconds until the token expires")

@@ -2,26 +2,50 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
 
 from awardcycle import service
 from awardcycle.service import Refused
 from programmes import get_programme
 from schemas.application import ApplicationForm
 from schemas.calendar import CalendarSpec
-from schemas.common import Actor, Channel, Role
+from schemas.common import Actor
 from schemas.cycle import ApplicationAccepted, CycleStatus
 from schemas.holiday_file import calendar_problems
+from schemas.identity import WORKFLOW_ROLE, AccountRole
 from store import queries
-from web.deps import ClientDep, SessionDep, TaskQueueDep, require_kind
-from web.schemas import CyclePublic, CyclesPublic, CycleStart, CycleStarted, Detail, MessagePublic, MessagesPublic
+from web import visibility
+from web.auth import PERSONAL_DATA, READERS, Access, PrincipalDep, access, forbidden
+from web.deps import ClientDep, SessionDep, TaskQueueDep, of_kind
+from web.schemas import (
+    AUTH_ERRORS,
+    CyclePublic,
+    CyclesPublic,
+    CycleStart,
+    CycleStarted,
+    Detail,
+    MessagePublic,
+    MessagesPublic,
+)
 
 router = APIRouter(prefix="/cycles", tags=["cycles"])
+CycleReader = Annotated[Access, access("cycle_id")]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses={404: {"model": Detail}, 409: {"model": Detail}})
-async def start_cycle(body: CycleStart, client: ClientDep, task_queue: TaskQueueDep) -> CycleStarted:
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, responses={**AUTH_ERRORS, 409: {"model": Detail}, 422: {"model": Detail}}
+)
+async def start_cycle(
+    body: CycleStart, client: ClientDep, task_queue: TaskQueueDep, principal: PrincipalDep
+) -> CycleStarted:
+    """Start an edition; only a coordinator of the programme may, and a chosen id starts with the programme's."""
     programme = get_programme(body.programme)
+    if AccountRole.COORDINATOR not in principal.roles_on(programme.id):
+        raise forbidden(f"只有该项目的协调员可以启动周期 (starting a cycle needs coordinator@{programme.id})")
+    if body.cycle_id is not None and not body.cycle_id.startswith(f"{programme.id}-"):
+        raise Refused(f"周期编号须以项目编号开头 (a cycle id of {programme.id} starts with '{programme.id}-')", 422)
     if body.holidays and (problems := calendar_problems(body.holidays)):
         raise Refused(f"节假日数据有误 (holidays: {'; '.join(problems)})", status=422)
     supplied = [body.holidays] if body.holidays else []
@@ -37,22 +61,27 @@ async def start_cycle(body: CycleStart, client: ClientDep, task_queue: TaskQueue
     return CycleStarted(cycle_id=cycle_id)
 
 
-@router.get("")
-def list_cycles(session: SessionDep, year: int | None = None) -> CyclesPublic:
-    data = [CyclePublic.model_validate(row, from_attributes=True) for row in queries.list_cycles(session, year=year)]
+@router.get("", responses=AUTH_ERRORS)
+def list_cycles(
+    session: SessionDep, principal: PrincipalDep, year: Annotated[int | None, Query(ge=2000, le=2100)] = None
+) -> CyclesPublic:
+    """The cycles of the programmes the caller holds a grant on."""
+    rows = [
+        row for row in queries.list_cycles(session, year=year) if principal.roles_on(row.programme_id) & set(READERS)
+    ]
+    data = [CyclePublic.model_validate(row, from_attributes=True) for row in rows]
     return CyclesPublic(data=data, count=len(data))
 
 
-@router.get("/{cycle_id}", responses={404: {"model": Detail}})
-async def cycle_status(cycle_id: str, client: ClientDep) -> CycleStatus:
-    require_kind(cycle_id, "cycle")
-    return await service.cycle_status(client, cycle_id)
+@router.get("/{cycle_id}", responses=AUTH_ERRORS, dependencies=[of_kind("cycle", "cycle_id")])
+async def cycle_status(cycle_id: str, client: ClientDep, reader: CycleReader) -> CycleStatus:
+    return visibility.cycle_status(reader, await service.cycle_status(client, cycle_id))
 
 
-@router.get("/{cycle_id}/undelivered")
-def undelivered_messages(cycle_id: str, session: SessionDep) -> MessagesPublic:
+@router.get("/{cycle_id}/undelivered", responses=AUTH_ERRORS, dependencies=[of_kind("cycle", "cycle_id")])
+def undelivered_messages(cycle_id: str, session: SessionDep, reader: CycleReader) -> MessagesPublic:
     """Messages of the cycle whose last send failed; Temporal keeps retrying them with backoff."""
-    require_kind(cycle_id, "cycle")
+    reader.require(*PERSONAL_DATA)
     rows = queries.failed_messages(session, workflow_prefix=f"{cycle_id}.")
     data = [MessagePublic.model_validate(row, from_attributes=True) for row in rows]
     return MessagesPublic(data=data, count=len(data))
@@ -62,10 +91,14 @@ def undelivered_messages(cycle_id: str, session: SessionDep) -> MessagesPublic:
     "/{cycle_id}/applications",
     status_code=status.HTTP_201_CREATED,
     tags=["applications"],
-    responses={404: {"model": Detail}, 409: {"model": Detail}},
+    responses={**AUTH_ERRORS, 409: {"model": Detail}, 422: {"model": Detail}},
+    dependencies=[of_kind("cycle", "cycle_id")],
 )
-async def submit_application(cycle_id: str, form: ApplicationForm, client: ClientDep) -> ApplicationAccepted:
-    """Submit an application file; the applicant is the form's contact email."""
-    require_kind(cycle_id, "cycle")
-    applicant = Actor(role=Role.APPLICANT, identity=form.contact_email, channel=Channel.API)
-    return await service.submit_application(client, cycle_id, form, applicant)
+async def submit_application(
+    cycle_id: str, form: ApplicationForm, client: ClientDep, reader: CycleReader
+) -> ApplicationAccepted:
+    """Enter an application received by the office, on the applicant's behalf (secretariat or coordinator)."""
+    role = reader.require(AccountRole.SECRETARIAT, AccountRole.COORDINATOR)
+    principal = reader.principal
+    actor = Actor(role=WORKFLOW_ROLE[role], identity=principal.username, channel=principal.channel)
+    return await service.submit_application(client, cycle_id, form, actor)

@@ -1,6 +1,7 @@
 """`/dev/mail`: the embedded SMTP sink's `.eml` files as HTML pages, for a developer to follow task links.
 
-Registered only in embedded mode (web.main); the sink writes the files (awardcycle.embedded).
+Registered only in embedded mode (web.main); the sink writes the files (awardcycle.embedded). The
+messages hold live task links, so only a signed-in account reads them.
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
 from web.deps import SettingsDep
+from web.routes.console import signed_in
 from web.templating import templates
 
-router = APIRouter(prefix="/dev/mail", tags=["dev"], include_in_schema=False)
+router = APIRouter(prefix="/dev/mail", tags=["dev"], include_in_schema=False, dependencies=[Depends(signed_in)])
 
 # The messages carry task links with tokens: no cache may keep them, no Referer may pass them on.
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}

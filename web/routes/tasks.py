@@ -54,12 +54,12 @@ def mark_task_link_used(engine: Engine, digest: str) -> None:
 async def open_task_link(token: str, request: Request) -> TaskLink:
     """The link, or the polite 404 (unknown, malformed), 410 (revoked, expired) or 429 (too many misses)."""
     limits, address = request.app.state.rate_limits, client_address(request)
-    if limits.exhausted(limits.wrong_link, "wrong-link", address):
-        raise too_many()
     engine: Engine = request.app.state.engine
+    # A valid link works from any address: an office behind one NAT shares its address with a prober.
     link = await run_in_threadpool(_find, engine, token_sha256(token)) if TOKEN.fullmatch(token) else None
     if link is None or link.task_kind not in (CONSULTATION, EXPERT_REVIEW):
-        limits.hit(limits.wrong_link, "wrong-link", address)
+        if not limits.hit(limits.wrong_link, "wrong-link", address):
+            raise too_many()
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=INVALID)
     # expires_at is a real instant (a rehearsal's deadline falls early), so the wall clock judges it.
     if link.revoked or datetime.now(UTC) >= link.expires_at:

@@ -1,0 +1,132 @@
+"""The console's door: `/login` sets the session cookie, `/logout` ends it, `/console` shows who is in.
+
+The session cookie holds a login token (HttpOnly, SameSite=Strict, Secure over https); every form
+posted with it carries a CSRF value bound to that token. The login form's own CSRF value is bound to a
+nonce cookie, so no other site can log a browser in under someone else's name.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from schemas.common import Channel
+from store import accounts, queries
+from store.db import session
+from web.auth import READERS, SESSION_COOKIE, csrf_for, optional_holder, principal_of
+from web.routes.links import csrf_value
+from web.routes.login import log_in, revoke_session
+from web.templating import templates
+
+router = APIRouter(include_in_schema=False)
+
+LOGIN_COOKIE = "login_csrf"
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+}
+FIELD_LIMIT = 256
+Holder = Annotated[accounts.TokenHolder | None, Depends(optional_holder)]
+
+
+def _page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    return HTMLResponse(templates.get_template(template).render(**context), status_code=status_code, headers=HEADERS)
+
+
+def _safe_next(target: str) -> str:
+    """Only a path on this site: never `//elsewhere` or a full URL."""
+    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/console"
+
+
+async def signed_in(request: Request, holder: Holder) -> accounts.TokenHolder:
+    """A page's dependency: the session's holder, or a redirect to the login page and back."""
+    if holder is None:
+        location = f"/login?next={quote(request.url.path)}"
+        raise HTTPException(status.HTTP_303_SEE_OTHER, "请先登录 (log in first)", headers={"Location": location})
+    return holder
+
+
+SignedIn = Annotated[accounts.TokenHolder, Depends(signed_in)]
+
+
+def _login_form(request: Request, next_path: str, error: str = "", username: str = "", code: int = 200) -> Response:
+    nonce = secrets.token_urlsafe(16)
+    response = _page(
+        "login.html",
+        code,
+        csrf=csrf_value(request.app.state.csrf_key, f"login:{nonce}"),
+        next=_safe_next(next_path),
+        username=username,
+        error=error,
+    )
+    secure = request.url.scheme == "https"
+    response.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="strict", secure=secure, path="/login")
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request, next: str = "/console") -> Response:
+    return _login_form(request, next)
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login_submit(request: Request) -> Response:
+    form = await request.form()
+    fields = {name: form.getlist(name) for name in ("username", "password", "csrf", "next")}
+    if any(len(values) > 1 for values in fields.values()):
+        return _login_form(request, "/console", "表单字段重复 (a field was sent twice)", code=400)
+    username, password, sent, next_path = (
+        str(values[0]) if values and isinstance(values[0], str) else "" for values in fields.values()
+    )
+    nonce = request.cookies.get(LOGIN_COOKIE, "")
+    expected = csrf_value(request.app.state.csrf_key, f"login:{nonce}")
+    if not nonce or not hmac.compare_digest(sent.encode(), expected.encode()):
+        return _login_form(request, next_path, "表单已失效，请重新登录 (the form expired; try again)", username, 403)
+    if not username or not password or len(username) > FIELD_LIMIT or len(password) > FIELD_LIMIT:
+        return _login_form(request, next_path, "请输入用户名和密码 (enter a username and a password)", username, 422)
+    try:
+        token, expires_in = await log_in(request, username, password, Channel.CONSOLE)
+    except HTTPException as error:
+        return _login_form(request, next_path, str(error.detail), username, error.status_code)
+    response = RedirectResponse(_safe_next(next_path), status_code=status.HTTP_303_SEE_OTHER)
+    secure = request.url.scheme == "https" or request.app.state.settings.public_base_url.startswith("https:")
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=expires_in, httponly=True, samesite="strict", secure=secure, path="/"
+    )
+    response.delete_cookie(LOGIN_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout")
+async def logout_submit(request: Request, holder: Holder) -> Response:
+    # optional_holder has checked the CSRF value of a cookie session before this runs.
+    if holder is not None:
+        await run_in_threadpool(revoke_session, request, holder.token_sha256)
+    response = RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def _visible_cycles(request: Request, holder: accounts.TokenHolder) -> list[dict[str, Any]]:
+    principal = principal_of(holder)
+    with session(request.app.state.engine) as s:
+        rows = queries.list_cycles(s)
+    return [row.model_dump() for row in rows if principal.roles_on(row.programme_id) & set(READERS)]
+
+
+@router.get("/console", response_class=HTMLResponse)
+async def console_page(request: Request, holder: SignedIn) -> Response:
+    cycles = await run_in_threadpool(_visible_cycles, request, holder)
+    return _page(
+        "console.html",
+        principal=principal_of(holder),
+        cycles=cycles,
+        csrf=csrf_for(request, holder.token_sha256),
+    )
