@@ -30,7 +30,7 @@ from schemas.ladder import RecommendationBatch, RecommendationReceipt
 from schemas.notice import ObjectionAck, ObjectionResolution, PublicObjection
 from schemas.title import Complaint, Revocation, SpotCheck
 
-C, S, O = AccountRole.COORDINATOR, AccountRole.SECRETARIAT, AccountRole.ONSITE
+C, S, ON = AccountRole.COORDINATOR, AccountRole.SECRETARIAT, AccountRole.ONSITE
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ ACTS: dict[str, Act] = {
             "重发或改发专家评分链接 Re-send or move an expert's link",
             (C, S),
         ),
-        Act("record_onsite", "application", OnsiteFinding, ActReceipt, "现场评审结果 On-site finding", (O,)),
+        Act("record_onsite", "application", OnsiteFinding, ActReceipt, "现场评审结果 On-site finding", (ON,)),
         Act("record_defence", "application", DefenceScore, ActReceipt, "陈述答辩得分 Oral defence", (C,)),
         Act(
             "answer",

@@ -20,7 +20,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from awardcycle.settings import Settings
 from awardcycle.temporal_client import test_server_path
-from store.db import create_all, make_engine
+from schemas.identity import Grant
+from store import accounts
+from store.db import create_all, make_engine, session
 from web.main import create_app
 from worker import build_worker
 
@@ -75,11 +77,47 @@ def settings(tmp_path_factory: pytest.TempPathFactory, inbox: Inbox) -> Settings
     )
 
 
+PASSWORD = "correct-horse-battery"
+# The accounts every test's store holds, each with its grants.
+USERS = {
+    "staff": ["coordinator@*", "secretariat@*", "onsite@*"],
+    "qd-coord": ["coordinator@qingdao-mayor-quality-award"],
+    "qd-secretariat": ["secretariat@qingdao-mayor-quality-award"],
+    "qd-onsite": ["onsite@qingdao-mayor-quality-award"],
+    "jn-coord": ["coordinator@jinan-mayor-quality-award"],
+    "auditor": ["auditor@*"],
+    "admin": ["admin@*"],
+}
+
+
+def add_users(engine: Engine) -> None:
+    with session(engine) as s:
+        for username, grants in USERS.items():
+            accounts.add_account(
+                s,
+                username,
+                name_zh=f"测试{username}",
+                email=f"{username}@quality.example.cn",
+                password=PASSWORD,
+                grants=[Grant.parse(g) for g in grants],
+                by=accounts.OPERATOR,
+                address="local",
+            )
+
+
 @pytest.fixture(scope="session")
 def engine(settings: Settings) -> Engine:
     engine = make_engine(settings)
     create_all(engine)
+    add_users(engine)
     return engine
+
+
+async def login(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> dict[str, str]:
+    """The Authorization header of a fresh token for the user."""
+    answer = await client.post("/api/v1/login/access-token", data={"username": username, "password": password})
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
 
 @pytest.fixture
@@ -103,9 +141,17 @@ async def task_queue(env: WorkflowEnvironment, settings: Settings, engine: Engin
 async def api(
     env: WorkflowEnvironment, settings: Settings, engine: Engine, task_queue: str
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The web app on the test's server and worker, reached in process."""
+    """The web app on the test's server and worker, reached in process, logged in as `staff`."""
     app = create_app(settings, env.client, engine, task_queue=task_queue)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        client.headers.update(await login(client, "staff"))
+        yield client
+
+
+@pytest.fixture
+async def anonymous(api: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
+    """The same app with no credential."""
+    async with httpx.AsyncClient(transport=api._transport, base_url="http://test") as client:
         yield client
 
 

@@ -96,14 +96,30 @@ async def test_cycle_applications_and_acts(api: httpx.AsyncClient) -> None:
     shown = await api.get(f"/api/v1/applications/{application_id}")
     assert shown.status_code == 200 and shown.json()["application_id"] == application_id
 
-    decision = {"actor": actor("applicant", "quality01@applicant.example.cn"), "verdicts": []}
-    wrong_role = await api.post(f"/api/v1/applications/{application_id}/acts/decide_qualification", json=decision)
-    assert wrong_role.status_code == 409 and "wrong actor" in wrong_role.json()["detail"]
-    wrong_kind = await api.post(f"/api/v1/consultations/{cycle_id}/acts/answer", json={"actor": {}, "answers": []})
+    decide = f"/api/v1/applications/{application_id}/acts/decide_qualification"
+    claimed = {"actor": actor("secretariat", "mallory"), "verdicts": []}
+    assert (await api.post(decide, json=claimed)).status_code == 422, "an actor in the body is refused"
+    incomplete = await api.post(decide, json={"verdicts": []})
+    assert incomplete.status_code == 409 and "this act needs qualification" in incomplete.json()["detail"]
+    wrong_kind = await api.post(f"/api/v1/consultations/{cycle_id}/acts/answer", json={"answers": []})
     assert wrong_kind.status_code == 404
 
     listed = await _eventually_listed(api, cycle_id)
     assert listed["programme_id"] == QINGDAO
+
+
+def _cycle_row(cycle_id: str) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "cycle_id": cycle_id,
+        "programme_id": QINGDAO,
+        "year": 2026,
+        "started_at": now,
+        "day_seconds": None,
+        "stage": "application",
+        "completed": False,
+        "updated_at": now,
+    }
 
 
 async def _eventually_listed(api: httpx.AsyncClient, cycle_id: str) -> dict[str, Any]:
@@ -122,7 +138,9 @@ async def test_openapi_and_health(api: httpx.AsyncClient) -> None:
     for act in ACTS.values():
         operation = document["paths"][f"/api/v1/{act.workflow}s/{{workflow_id}}/acts/{act.name}"]["post"]
         body = operation["requestBody"]["content"]["application/json"]["schema"]
-        assert body == {"$ref": f"#/components/schemas/{act.input.__name__}"}
+        assert body == {"$ref": f"#/components/schemas/{act.input.__name__}Body"}
+        fields = document["components"]["schemas"][f"{act.input.__name__}Body"]["properties"]
+        assert not {"actor", "client_address"} & set(fields), act.name
     health = await api.get("/healthz")
     assert (health.status_code, health.json()) == (200, {"temporal": "ok", "store": "ok"})
 
@@ -157,7 +175,7 @@ async def test_task_link_end_to_end(
     )
     candidates = [c.application_id for c in status.shortlist]
     assert candidates
-    first, second, third = programme.departments[:3]
+    first, second = programme.departments[:2]
     consultation_id = ids.consultation_id(cycle_id, first.id)
     token = await link_token(inbox, f"{consultation_id}/request")
 
@@ -195,21 +213,15 @@ async def test_task_link_end_to_end(
         link = queries.find_task_link(s, token_sha256=digest)
         assert link is not None and link.last_used_at is not None
     consultation = (await api.get(f"/api/v1/consultations/{consultation_id}")).json()
-    assert consultation["answered_by"] == actor("department", first.id, "link")
+    assert consultation["answered_by"] == {**actor("department", first.id, "link"), "principal": None}
 
-    # Through the act routes, a caller's channel is "api", unless a coordinator records a paper answer.
+    # Through the act route, an account records a department's answer received on paper, under its own name.
     no_objection = [{"application_id": a, "opinion": "no_objection"} for a in candidates]
-    for department, who in (
-        (second, actor("coordinator", "coordinator", "paper")),
-        (third, actor("department", third.id, "link")),
-    ):
-        workflow_id = ids.consultation_id(cycle_id, department.id)
-        done = await api.post(
-            f"/api/v1/consultations/{workflow_id}/acts/answer", json={"actor": who, "answers": no_objection}
-        )
-        assert done.status_code == 200, done.text
-        recorded = (await api.get(f"/api/v1/consultations/{workflow_id}")).json()["answered_by"]
-        assert recorded["channel"] == ("paper" if who["role"] == "coordinator" else "api")
+    workflow_id = ids.consultation_id(cycle_id, second.id)
+    done = await api.post(f"/api/v1/consultations/{workflow_id}/acts/answer", json={"answers": no_objection})
+    assert done.status_code == 200, done.text
+    recorded = (await api.get(f"/api/v1/consultations/{workflow_id}")).json()["answered_by"]
+    assert recorded == {**actor("coordinator", "staff", "paper"), "principal": None}
 
     for wrong in ("short", secrets.token_urlsafe(32)):
         refused = await api.get(f"/api/v1/tasks/{wrong}")
@@ -235,6 +247,9 @@ async def test_undelivered_messages_are_listed_without_bodies(
     api: httpx.AsyncClient, settings: Settings, engine: Engine
 ) -> None:
     cycle_id = f"qingdao-mayor-quality-award-2026-down-{uuid.uuid4().hex[:6]}"
+    for listed_id in (cycle_id, f"{cycle_id}-other"):
+        with session(engine) as s:
+            queries.upsert_cycle(s, **_cycle_row(listed_id))
     down = settings.model_copy(update={"smtp_port": free_port()})  # nothing listens there
     activities = NotificationActivities(down, engine, Mailer(down))
     env = ActivityEnvironment()

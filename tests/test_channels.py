@@ -26,7 +26,7 @@ from schemas.consultation import DeadlineExtension, LinkResend
 from schemas.programme import StageKind
 from store import queries
 from store.db import session
-from tests.conftest import Inbox
+from tests.conftest import Inbox, login
 from tests.scenario import StrongPlayer, apply_all, forms, link_token, mail, small, start, text_body, until_stage
 from tests.test_links import CSRF, assert_private
 from web.main import create_app
@@ -39,10 +39,11 @@ COORDINATOR = Actor(role=Role.COORDINATOR, identity="coordinator", channel=Chann
 async def strict_api(
     env: WorkflowEnvironment, settings: Settings, engine: Engine, task_queue: str
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The web app with tight per-address limits, so a test can reach them."""
+    """The web app with tight per-address limits, so a test can reach them; logged in for the audit."""
     tight = settings.model_copy(update={"wrong_link_limit": "3/minute", "objection_limit": "3/hour"})
     app = create_app(tight, env.client, engine, task_queue=task_queue)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        client.headers.update(await login(client, "staff"))
         yield client
 
 

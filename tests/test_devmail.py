@@ -16,6 +16,7 @@ import pytest
 from awardcycle.embedded import start_mail_sink
 from awardcycle.settings import Settings
 from store.db import create_all, make_engine
+from tests.conftest import add_users, login
 from web.main import create_app
 
 LINK = "https://awards.example.cn/t/tok-123?a=1&b=2"
@@ -44,6 +45,7 @@ def app_client(settings: Settings) -> httpx.AsyncClient:
     # The lifespan (which would connect to Temporal) does not run under ASGITransport.
     engine = make_engine(settings)
     create_all(engine)
+    add_users(engine)
     app = create_app(settings, client=None, engine=engine)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
@@ -60,6 +62,8 @@ async def api(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
             message("逾期提醒", "请尽快处理。", "<p>正文</p><script>alert(1)</script>"), port=settings.smtp_port
         )
     async with app_client(settings) as client:
+        assert (await client.get("/dev/mail")).status_code == 303, "the links in the mail are for signed-in users"
+        client.headers.update(await login(client, "staff"))
         yield client
 
 

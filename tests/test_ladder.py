@@ -9,10 +9,7 @@ channel. 2027: the China Quality Award edition receives the governor winners and
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import random
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,6 +21,7 @@ from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
 from awardcycle import samples, service
+from awardcycle.ladder import ladder_view
 from awardcycle.service import Refused
 from awardcycle.settings import Settings
 from programmes import get_programme
@@ -39,6 +37,7 @@ from schemas.title import Revocation
 from store import ladder
 from store.db import create_all, make_engine, session
 from store.titles import get_title
+from tests.conftest import add_users, login
 from tests.replay import fetch, replay, workflow_ids
 from tests.scenario import APPLICANT, StrongPlayer, forms, play, small
 from web.main import create_app
@@ -54,6 +53,7 @@ def own_engine(tmp_path: Path) -> Engine:
     """A store for this test alone: the ladder reads every cycle of a programme and year in it."""
     engine = make_engine(Settings(home=tmp_path, _env_file=None))
     create_all(engine)
+    add_users(engine)
     return engine
 
 
@@ -223,8 +223,14 @@ async def test_two_years_up_the_ladder(
         dropped = [d for d in ladder.list_deliveries(s, from_cycle=governor_id) if d.state == "dropped"]
     assert [d.name for d in dropped] == [revoked_form.name] and "撤销" in dropped[0].reason
 
-    # The climb at a glance, as `awardcycle ladder show --year 2026 --json` prints it.
-    shown = await _ladder_show(env, own_engine, 2026)
+    # The climb at a glance, as `GET /api/v1/ladder` answers a signed-in auditor (`awardcycle ladder show`).
+    app = create_app(settings, env.client, own_engine, task_queue=queue)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as api:
+        assert (await api.get("/api/v1/ladder", params={"year": 2026})).status_code == 401
+        api.headers.update(await login(api, "auditor"))
+        answered = await api.get("/api/v1/ladder", params={"year": 2026})
+    shown: dict[str, Any] = answered.json()
+    assert shown == (await ladder_view(env.client, own_engine, 2026)).model_dump(mode="json")
     tiers = {t["level"]: {c["programme_id"] for c in t["cycles"]} for t in shown["tiers"]}
     assert tiers == {"city": {QINGDAO, QUANCHENG}, "province": {GOVERNOR, HAOPIN}, "national": set()}
     [path] = [p for p in shown["paths"] if p["holder_key"] == _key(revoked_form)]
@@ -241,35 +247,11 @@ async def test_two_years_up_the_ladder(
     assert events.index((2026, QINGDAO, "applied")) < events.index((2026, GOVERNOR, "recommended"))
     assert next(s["detail"] for s in path["steps"] if s["programme_id"] == CHINA).startswith(f"by {GOVERNOR}: dropped")
 
-    app = create_app(settings, env.client, own_engine, task_queue=queue)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as api:
-        assert (await api.get("/api/v1/ladder", params={"year": 2026})).json() == shown, "the JSON twin agrees"
-
     # Every history of the climb replays with the current code, the long-lived title included.
     cycles = [qingdao, governed, haopin, city, await service.cycle_status(env.client, china_id)]
     histories = await fetch(env.client, [i for c in cycles for i in workflow_ids(c)] + [title_id])
     results = await replay(histories)
     assert not results.replay_failures, results.replay_failures
-
-
-async def _ladder_show(env: WorkflowEnvironment, engine: Engine, year: int) -> dict[str, Any]:
-    """The CLI in a subprocess, on this test's Temporal server and store."""
-    database = engine.url.database
-    assert database is not None
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "awardcycle", "ladder", "show", "--year", str(year), "--json",
-        env={
-            **os.environ,
-            "AWARDCYCLE_HOME": str(Path(database).parent),
-            "AWARDCYCLE_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
-        },
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
-    assert process.returncode == 0, err.decode()
-    shown: dict[str, Any] = json.loads(out)
-    return shown
 
 
 def _key(form: ApplicationForm) -> str:

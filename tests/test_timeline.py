@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -14,6 +14,9 @@ from temporalio.testing import WorkflowEnvironment
 from awardcycle.settings import Settings
 from awardcycle.timeline import Timeline, TimelineEntry, build_timeline, render_text
 from schemas.common import Channel, Role
+from store import queries
+from store.db import session
+from tests.conftest import login
 from tests.replay import load
 from web.main import create_app
 from web.routes.audit import render_html
@@ -184,6 +187,7 @@ def test_html_page_escapes_and_shows_the_answer(histories: dict[str, WorkflowHis
 async def test_routes_unknown_workflow_is_404(env: WorkflowEnvironment, settings: Settings, engine: Engine) -> None:
     app = create_app(settings, env.client, engine)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as api:
+        api.headers.update(await login(api, "auditor"))
         for path in (f"/audit/{CYCLE}-missing", f"/api/v1/audit/{CYCLE}.app-0042", "/audit/not.a.valid.id"):
             response = await api.get(path)
             assert response.status_code == 404, path
@@ -196,8 +200,15 @@ async def test_routes_show_a_live_workflow(env: WorkflowEnvironment, settings: S
     await env.client.start_workflow(
         "AwardCycleWorkflow", {"programme": programme, "year": 2027}, id="audit-probe", task_queue="nobody-polls"
     )
+    now = datetime.now(UTC)
+    with session(engine) as s:  # the read model names its programme, so the auditor's grant applies
+        queries.upsert_cycle(
+            s, cycle_id="audit-probe", programme_id=programme["id"], year=2027, started_at=now, day_seconds=None,
+            stage="application", completed=False, updated_at=now,
+        )  # fmt: skip
     app = create_app(settings, env.client, engine)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as api:
+        api.headers.update(await login(api, "auditor"))
         page = await api.get("/audit/audit-probe")
         assert page.status_code == 200
         assert page.headers["content-type"].startswith("text/html")

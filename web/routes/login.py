@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordRequestForm
+from sqlmodel import Session
 
 from awardcycle.settings import Settings
 from schemas.common import Channel
@@ -30,15 +31,18 @@ LOGIN_ERRORS: dict[int | str, dict[str, object]] = {
 
 def _authenticate(request: Request, username: str, password: str) -> accounts.Account:
     settings: Settings = request.app.state.settings
-    with session(request.app.state.engine) as s:
-        return accounts.authenticate(
-            s,
-            username,
-            password,
-            address=client_address(request),
-            lock_after=settings.lockout_failures,
-            lock_for=timedelta(minutes=settings.lockout_minutes),
-        )
+    with Session(request.app.state.engine, expire_on_commit=False) as s:
+        try:
+            return accounts.authenticate(
+                s,
+                username,
+                password,
+                address=client_address(request),
+                lock_after=settings.lockout_failures,
+                lock_for=timedelta(minutes=settings.lockout_minutes),
+            )
+        finally:
+            s.commit()  # a failure is recorded, and counts towards the lock, as much as a success
 
 
 def _issue(request: Request, username: str, channel: Channel) -> tuple[str, int]:
