@@ -16,12 +16,17 @@ from temporalio.testing import WorkflowEnvironment
 from awardcycle import samples
 from awardcycle.settings import Settings
 from programmes import get_programme
-from schemas.identity import Grant, GrantError
+from schemas.application import ApplicationState, ApplicationStatus
+from schemas.common import Channel
+from schemas.identity import AccountRole, Grant, GrantError, Principal
+from schemas.notice import NoticeObjection, NoticeStatus
+from schemas.programme import StageKind
 from store import accounts, queries
 from store.db import session
 from store.tables import AccessToken
 from tests.conftest import PASSWORD, login
-from web.auth import SESSION_COOKIE, token_holder
+from web import visibility
+from web.auth import SESSION_COOKIE, Access, CycleFacts, token_holder
 from web.main import create_app
 from web.routes.console import signed_in
 
@@ -339,3 +344,38 @@ def test_grants_parse_strictly() -> None:
     for text in ("coordinator", "coordinator@", "@qingdao", "root@*", "admin@qingdao-mayor-quality-award"):
         with pytest.raises(GrantError):
             Grant.parse(text)
+
+
+def _reader(*roles: AccountRole) -> Access:
+    principal = Principal(
+        username="reader", name_zh="读者", email="r@quality.example.cn", grants=[], channel=Channel.API
+    )
+    return Access(principal, CycleFacts(CYCLE, QINGDAO, rehearsal=False), frozenset(roles))
+
+
+def test_personal_data_and_open_scores_show_only_to_those_who_may_see_them() -> None:
+    now = datetime.now(UTC)
+    scoring = ApplicationStatus(
+        application_id=f"{CYCLE}.app-0001", name="甲公司", state=ApplicationState.EXPERT_REVIEW,
+        stage=StageKind.EXPERT_REVIEW, deadline=now, waiting_for=[], experts=["qdm-01"],
+        scores={"qdm-01": 88.5}, expert_score=88.5, onsite_score=None, defence_score=None, final_score=None,
+        outcome=None, reason="",
+    )  # fmt: skip
+    objection = NoticeObjection(
+        objection_id="GS2026-0001", application_id=f"{CYCLE}.app-0001", objector="李四", received_at=now, reason="…"
+    )
+    notice = NoticeStatus(
+        workflow_id=f"{CYCLE}.notice", starts_at=now, ends_at=now, open=True, candidates=[],
+        objections=[objection], waiting_for=[],
+    )  # fmt: skip
+    onsite, secretariat = _reader(AccountRole.ONSITE), _reader(AccountRole.SECRETARIAT)
+    auditor, coordinator = _reader(AccountRole.AUDITOR), _reader(AccountRole.COORDINATOR)
+    assert visibility.application_status(onsite, scoring).scores == {}
+    assert visibility.application_status(onsite, scoring).expert_score is None
+    concluded = scoring.model_copy(update={"state": ApplicationState.CONCLUDED})
+    assert visibility.application_status(onsite, concluded).scores == {"qdm-01": 88.5}, "after the review closes"
+    for reader in (secretariat, auditor, coordinator):
+        assert visibility.application_status(reader, scoring).scores == {"qdm-01": 88.5}
+    assert visibility.notice_status(secretariat, notice).objections[0].objector == visibility.HIDDEN
+    assert visibility.notice_status(auditor, notice).objections[0].objector == "李四"
+    assert visibility.notice_status(coordinator, notice).objections[0].objector == "李四"
