@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 from pydantic import Field
+from sqlmodel import Session
 
 from schemas.common import Model
 from schemas.identity import USERNAME_PATTERN, AccountRole, Grant, Principal
@@ -103,24 +105,30 @@ def add_user(body: AccountCreate, request: Request, session: SessionDep, princip
     return AccountCreated(account=_public(account), password=password)
 
 
+GrantChanger = Callable[..., accounts.Account]
+
+
+def _change_grant(
+    change: GrantChanger, username: str, body: GrantChange, request: Request, session: Session, principal: Principal
+) -> AccountPublic:
+    by = _admin(principal)
+    account = change(session, username, Grant.parse(body.grant), by=by, address=client_address(request))
+    session.commit()
+    return _public(account)
+
+
 @router.post("/users/{username}/grant", responses=ERRORS)
 def grant(
     username: str, body: GrantChange, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> AccountPublic:
-    by = _admin(principal)
-    account = accounts.grant(session, username, Grant.parse(body.grant), by=by, address=client_address(request))
-    session.commit()
-    return _public(account)
+    return _change_grant(accounts.grant, username, body, request, session, principal)
 
 
 @router.post("/users/{username}/revoke", responses=ERRORS)
 def revoke(
     username: str, body: GrantChange, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> AccountPublic:
-    by = _admin(principal)
-    account = accounts.revoke(session, username, Grant.parse(body.grant), by=by, address=client_address(request))
-    session.commit()
-    return _public(account)
+    return _change_grant(accounts.revoke, username, body, request, session, principal)
 
 
 @router.post("/users/{username}/disable", responses=ERRORS)
