@@ -209,8 +209,9 @@ class ApiDesk:
     async def perform(self, workflow_id: str, act: str, payload: BaseModel) -> None:
         actor: Actor = getattr(payload, "actor")  # noqa: B009  (every act's input has one)
         body = payload.model_dump(mode="json", exclude={"actor", "client_address"})
-        kind = ACTS[act].workflow
-        await self.api.post(f"/{kind}s/{workflow_id}/acts/{act}", body, simulate=f"{actor.role.value}:{actor.identity}")
+        # The coordinator's own acts are recorded under the signed-in coordinator; everyone else is simulated.
+        simulated = None if actor.role is Role.COORDINATOR else f"{actor.role.value}:{actor.identity}"
+        await self.api.post(f"/{ACTS[act].workflow}s/{workflow_id}/acts/{act}", body, simulate=simulated)
 
 
 def busy(error: Exception) -> bool:
