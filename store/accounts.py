@@ -61,6 +61,7 @@ class Account:
     email: str
     disabled: bool
     grants: list[Grant]
+    must_change_password: bool = False
 
 
 def token_sha256(token: str) -> str:
@@ -106,7 +107,8 @@ def _grants(session: Session, username: str) -> list[Grant]:
 
 
 def _public(session: Session, row: UserAccount) -> Account:
-    return Account(row.username, row.name_zh, row.email, row.disabled, _grants(session, row.username))
+    grants = _grants(session, row.username)
+    return Account(row.username, row.name_zh, row.email, row.disabled, grants, row.must_change_password)
 
 
 def get_account(session: Session, username: str) -> Account:
@@ -128,7 +130,9 @@ def add_account(
     grants: list[Grant],
     by: str,
     address: str,
+    one_time: bool = False,
 ) -> Account:
+    """A new account; a `one_time` password must be changed at the first login."""
     if not re.fullmatch(USERNAME_PATTERN, username):
         raise AccountError(
             f"用户名只能含小写字母、数字和 . _ - (username {username!r}: 2–64 of a-z 0-9 . _ -)", "invalid"
@@ -149,6 +153,7 @@ def add_account(
             name_zh=name_zh.strip(),
             email=email,
             password_hash=PASSWORDS.hash(password),
+            must_change_password=one_time,
             created_at=now,
         )
     )
@@ -221,11 +226,14 @@ def disable(session: Session, username: str, *, by: str, address: str) -> Accoun
     return get_account(session, username)
 
 
-def reset_password(session: Session, username: str, password: str, *, by: str, address: str) -> Account:
+def reset_password(
+    session: Session, username: str, password: str, *, by: str, address: str, one_time: bool = False
+) -> Account:
     """A new password; every token of the account stops working and a lock is lifted."""
     account = _account(session, username)
     check_password(password)
     account.password_hash = PASSWORDS.hash(password)
+    account.must_change_password = one_time
     account.failed_logins = 0
     account.locked_until = None
     session.add(account)
@@ -266,6 +274,16 @@ def authenticate(
     account.locked_until = None
     session.add(account)
     return _public(session, account)
+
+
+def change_password(session: Session, username: str, current: str, new: str, *, address: str) -> Account:
+    """The holder's own change: the current password proves it; the account's other tokens stop working."""
+    account = _account(session, username)
+    if len(current) > MAX_PASSWORD or not PASSWORDS.verify(current, account.password_hash):
+        raise AccountError("当前密码不正确 (the current password is wrong)", "invalid")
+    if new == current:
+        raise AccountError("新密码不能与当前密码相同 (the new password must differ)", "invalid")
+    return reset_password(session, username, new, by=username, address=address)
 
 
 def locked_reason(lock_for: timedelta) -> str:

@@ -186,6 +186,7 @@ class UserAccount(SQLModel, table=True):
     email: str = Field(max_length=200)
     password_hash: str = Field(description="argon2id, PHC string")
     disabled: bool = False
+    must_change_password: bool = Field(default=False, description="set while the password is a one-time one")
     failed_logins: int = Field(default=0, description="consecutive failures since the last success")
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime)

@@ -334,9 +334,21 @@ async def test_administrators_manage_accounts(anonymous: httpx.AsyncClient, engi
     ).json()
     assert {e["kind"] for e in events["data"]} == {"user_added", "granted"}
     assert all(e["by"] == "admin" for e in events["data"])
-    first = await login(anonymous, name, created.json()["password"])
+    one_time = created.json()["password"]
+    first = await login(anonymous, name, one_time)
+    held = await anonymous.get("/api/v1/cycles", headers=first)
+    assert held.status_code == 403 and "one-time password" in held.json()["detail"]
+    change = {"current_password": one_time, "new_password": "a-password-of-my-own"}
+    wrong = await anonymous.post(
+        "/api/v1/users/me/password", json={**change, "current_password": "x" * 12}, headers=first
+    )
+    assert wrong.status_code == 422 and "current password is wrong" in wrong.json()["detail"]
+    assert (await anonymous.post("/api/v1/users/me/password", json=change, headers=first)).status_code == 204
+    assert (await anonymous.get("/api/v1/users/me", headers=first)).status_code == 401, "log in again"
+    own = await login(anonymous, name, "a-password-of-my-own")
+    assert (await anonymous.get("/api/v1/cycles", headers=own)).status_code == 200
     assert (await anonymous.post(f"/api/v1/users/{name}/disable", headers=admin)).status_code == 200
-    assert (await anonymous.get("/api/v1/users/me", headers=first)).status_code == 401, "disabling ends its tokens"
+    assert (await anonymous.get("/api/v1/users/me", headers=own)).status_code == 401, "disabling ends its tokens"
 
 
 def test_grants_parse_strictly() -> None:
@@ -379,3 +391,36 @@ def test_personal_data_and_open_scores_show_only_to_those_who_may_see_them() -> 
     assert visibility.notice_status(secretariat, notice).objections[0].objector == visibility.HIDDEN
     assert visibility.notice_status(auditor, notice).objections[0].objector == "李四"
     assert visibility.notice_status(coordinator, notice).objections[0].objector == "李四"
+
+
+async def _console_login(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
+    page = await client.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf
+    fields = {"username": username, "password": password, "csrf": csrf[1], "next": "/console"}
+    return await client.post("/login", data=fields)
+
+
+async def test_a_one_time_password_is_changed_in_the_console(anonymous: httpx.AsyncClient, engine: Engine) -> None:
+    name, one_time = f"c{uuid.uuid4().hex[:8]}", accounts.new_password()
+    with session(engine) as s:
+        accounts.add_account(
+            s, name, name_zh="新同事", email=f"{name}@quality.example.cn", password=one_time,
+            grants=[Grant.parse(f"secretariat@{QINGDAO}")], by=accounts.OPERATOR, address="local", one_time=True,
+        )  # fmt: skip
+    assert (await _console_login(anonymous, name, one_time)).status_code == 303
+    held = await anonymous.get("/console")
+    assert (held.status_code, held.headers["location"]) == (303, "/console/password")
+    form = await anonymous.get("/console/password")
+    assert form.status_code == 200 and "一次性初始密码" in form.text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert csrf
+    fields = {"csrf": csrf[1], "current": one_time, "new": "my-own-secret-phrase", "again": "my-own-secret-phrase"}
+    differ = await anonymous.post("/console/password", data={**fields, "again": "something-else-entirely"})
+    assert differ.status_code == 422 and "不一致" in differ.text
+    changed = await anonymous.post("/console/password", data=fields)
+    assert (changed.status_code, changed.headers["location"]) == (303, "/login?next=/console")
+    anonymous.cookies.clear()
+    assert (await _console_login(anonymous, name, "my-own-secret-phrase")).status_code == 303
+    assert (await anonymous.get("/console")).status_code == 200
+    anonymous.cookies.clear()

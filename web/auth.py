@@ -141,7 +141,15 @@ def principal_of(holder: accounts.TokenHolder) -> Principal:
     )
 
 
+MUST_CHANGE = (
+    "请先修改一次性初始密码 (change the one-time password first: `awardcycle passwd`, "
+    "POST /api/v1/users/me/password, or the console)"
+)
+
+
 async def current_principal(holder: Annotated[accounts.TokenHolder, Depends(token_holder)]) -> Principal:
+    if holder.account.must_change_password:
+        raise forbidden(MUST_CHANGE)
     return principal_of(holder)
 
 

@@ -19,14 +19,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from schemas.common import Channel
 from store import accounts, queries
 from store.db import session
-from web.auth import READERS, SESSION_COOKIE, csrf_for, optional_holder, principal_of
+from web.auth import MUST_CHANGE, READERS, SESSION_COOKIE, csrf_for, optional_holder, principal_of
 from web.routes.links import csrf_value
-from web.routes.login import log_in, revoke_session
+from web.routes.login import PasswordChange, change_own_password, log_in, revoke_session
 from web.templating import templates
 
 router = APIRouter(include_in_schema=False)
 
 LOGIN_COOKIE = "login_csrf"
+CHANGE_PAGE = "/console/password"
 HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "same-origin",
@@ -50,6 +51,8 @@ async def signed_in(request: Request, holder: Holder) -> accounts.TokenHolder:
     if holder is None:
         location = f"/login?next={quote(request.url.path)}"
         raise HTTPException(status.HTTP_303_SEE_OTHER, "请先登录 (log in first)", headers={"Location": location})
+    if holder.account.must_change_password and request.url.path != CHANGE_PAGE:
+        raise HTTPException(status.HTTP_303_SEE_OTHER, MUST_CHANGE, headers={"Location": CHANGE_PAGE})
     return holder
 
 
@@ -130,3 +133,35 @@ async def console_page(request: Request, holder: SignedIn) -> Response:
         cycles=cycles,
         csrf=csrf_for(request, holder.token_sha256),
     )
+
+
+def _password_form(request: Request, holder: accounts.TokenHolder, error: str = "", code: int = 200) -> Response:
+    return _page(
+        "password.html",
+        code,
+        principal=principal_of(holder),
+        forced=holder.account.must_change_password,
+        csrf=csrf_for(request, holder.token_sha256),
+        error=error,
+    )
+
+
+@router.get(CHANGE_PAGE, response_class=HTMLResponse)
+async def password_page(request: Request, holder: SignedIn) -> Response:
+    return _password_form(request, holder)
+
+
+@router.post(CHANGE_PAGE, response_class=HTMLResponse)
+async def password_submit(request: Request, holder: SignedIn) -> Response:
+    form = await request.form()
+    current, new, again = (str(form.get(name) or "")[:FIELD_LIMIT] for name in ("current", "new", "again"))
+    if new != again:
+        return _password_form(request, holder, "两次输入的新密码不一致 (the new passwords differ)", 422)
+    change = PasswordChange(current_password=current, new_password=new)
+    try:
+        await run_in_threadpool(change_own_password, request, holder.account.username, change)
+    except accounts.AccountError as error:
+        return _password_form(request, holder, str(error), 422)
+    response = RedirectResponse("/login?next=/console", status_code=status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response

@@ -8,14 +8,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import Field
 from sqlmodel import Session
 
 from awardcycle.settings import Settings
-from schemas.common import Channel
+from schemas.common import Channel, Model
 from schemas.identity import Principal
 from store import accounts
 from store.db import session
-from web.auth import PrincipalDep, token_holder, unauthorized
+from web.auth import principal_of, token_holder, unauthorized
 from web.ratelimit import client_address, too_many
 from web.schemas import AUTH_ERRORS, AccessTokenPublic, Detail
 
@@ -97,5 +98,26 @@ async def logout(request: Request, holder: Annotated[accounts.TokenHolder, Depen
 
 
 @router.get("/users/me", responses=AUTH_ERRORS, tags=["users"])
-def who_am_i(principal: PrincipalDep) -> Principal:
-    return principal
+def who_am_i(holder: Annotated[accounts.TokenHolder, Depends(token_holder)]) -> Principal:
+    """The signed-in account and its grants (also while its one-time password awaits a change)."""
+    return principal_of(holder)
+
+
+class PasswordChange(Model):
+    current_password: str = Field(max_length=accounts.MAX_PASSWORD)
+    new_password: str = Field(max_length=accounts.MAX_PASSWORD)
+
+
+def change_own_password(request: Request, username: str, change: PasswordChange) -> None:
+    with session(request.app.state.engine) as s:
+        accounts.change_password(
+            s, username, change.current_password, change.new_password, address=client_address(request)
+        )
+
+
+@router.post("/users/me/password", status_code=status.HTTP_204_NO_CONTENT, responses=AUTH_ERRORS, tags=["users"])
+async def change_password(
+    change: PasswordChange, request: Request, holder: Annotated[accounts.TokenHolder, Depends(token_holder)]
+) -> None:
+    """Replace the password; every token of the account, this one included, stops working: log in again."""
+    await run_in_threadpool(change_own_password, request, holder.account.username, change)

@@ -100,6 +100,7 @@ def add_user(body: AccountCreate, request: Request, session: SessionDep, princip
         grants=[Grant.parse(g) for g in body.grants],
         by=by,
         address=client_address(request),
+        one_time=True,
     )
     session.commit()
     return AccountCreated(account=_public(account), password=password)
