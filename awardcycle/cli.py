@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -21,15 +21,16 @@ from temporalio.service import RPCError
 
 from awardcycle import service
 from awardcycle.acts import ACTS
+from awardcycle.api_client import NOT_LOGGED_IN, ApiClient
+from awardcycle.cli_token import forget_token, save_token, saved_token
 from awardcycle.service import Refused
 from awardcycle.settings import Settings, get_settings
-from awardcycle.simulation import Player, Simulator
+from awardcycle.simulation import ApiDesk, Player, Simulator
 from awardcycle.temporal_client import connect
 from programmes import CatalogueError, get_programme, load_catalogue
 from schemas.application import ApplicationForm
 from schemas.calendar import CalendarSpec
-from schemas.common import Actor, Channel, Role
-from schemas.cycle import CycleStatus, GovernmentApproval
+from schemas.cycle import CycleStatus
 from schemas.holiday_file import HolidayFileError, load_holiday_file
 
 T = TypeVar("T")
@@ -45,6 +46,7 @@ out = Console()
 err = Console(stderr=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="machine-readable output only")]
+SERVER_FIELDS = frozenset({"actor", "client_address"})  # an act's fields the server sets (web/routes/acts.py)
 
 
 def fail(reason: str, code: int = 1) -> NoReturn:
@@ -58,8 +60,20 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
 
 
+def _one_line(main: Coroutine[Any, Any, T]) -> T:
+    """Run the work and turn every refusal into a one-line error."""
+    try:
+        return asyncio.run(main)
+    except Refused as refusal:
+        fail(str(refusal))
+    except CatalogueError as error:
+        fail(str(error))
+    except RPCError as error:
+        fail(f"Temporal: {error.message}")
+
+
 def run(work: Callable[[Client], Awaitable[T]]) -> T:
-    """Connect to Temporal, run the work, and turn every refusal into a one-line error."""
+    """Straight to Temporal, for the operator's commands on this machine."""
 
     async def main() -> T:
         settings = get_settings()
@@ -70,14 +84,32 @@ def run(work: Callable[[Client], Awaitable[T]]) -> T:
             fail(f"cannot reach Temporal at {settings.temporal_target} ({reason}); is `awardcycle up` running?")
         return await work(client)
 
-    try:
-        return asyncio.run(main())
-    except Refused as refusal:
-        fail(str(refusal))
-    except CatalogueError as error:
-        fail(str(error))
-    except RPCError as error:
-        fail(f"Temporal: {error.message}")
+    return _one_line(main())
+
+
+def current_token() -> str | None:
+    """AWARDCYCLE_TOKEN if set, else the one `awardcycle login` kept for the configured API."""
+    settings = get_settings()
+    return settings.token.get_secret_value() if settings.token else saved_token(settings.api_url)
+
+
+def api() -> ApiClient:
+    """The web API as the logged-in user; without a token there is no one to act as."""
+    token = current_token()
+    if not token:
+        fail(NOT_LOGGED_IN)
+    return ApiClient(get_settings().api_url, token)
+
+
+def call(work: Callable[[ApiClient], Awaitable[T]]) -> T:
+    """Through the web API, which records the logged-in user as the actor of every act."""
+    client = api()
+
+    async def main() -> T:
+        async with client:
+            return await work(client)
+
+    return _one_line(main())
 
 
 def store() -> Engine:
@@ -87,18 +119,6 @@ def store() -> Engine:
     engine = make_engine(get_settings())
     create_all(engine)
     return engine
-
-
-def actor(role: Role, identity: str) -> Actor:
-    return Actor(role=role, identity=identity, channel=Channel.CLI)
-
-
-def parse_actor(value: str) -> Actor:
-    role, _, identity = value.partition(":")
-    try:
-        return actor(Role(role), identity or role)
-    except ValueError:
-        fail(f"--as takes ROLE:IDENTITY with ROLE one of {', '.join(r.value for r in Role)}; got {value!r}")
 
 
 def read_model(path: Path, model: type[BaseModel]) -> Any:
@@ -113,6 +133,88 @@ def read_model(path: Path, model: type[BaseModel]) -> Any:
         where = ".".join(str(p) for p in first["loc"]) or "file"
         more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
         fail(f"{path}: {where}: {first['msg']}{more}")
+
+
+# Logging in
+
+PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help="read the password from stdin")]
+
+
+def read_password(from_stdin: bool, prompt: str = "password", confirm: bool = False) -> str:
+    """One line of stdin, or typed at a prompt that does not echo it."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
+
+
+def _log_in(username: str, password: str) -> int:
+    """Log in and keep the token for the configured API; the token's lifetime in minutes."""
+    from web.routes.login import CLI_CLIENT_ID
+
+    settings = get_settings()
+
+    async def log_in() -> dict[str, Any]:
+        async with ApiClient(settings.api_url, None) as client:
+            try:
+                return await client.login(username, password, CLI_CLIENT_ID)
+            except Refused as refusal:  # the server's reason alone: "run `awardcycle login`" helps no one here
+                raise Refused(str(refusal).removesuffix(f" — {NOT_LOGGED_IN}"), refusal.status) from refusal
+
+    answer = _one_line(log_in())
+    save_token(settings.api_url, answer["access_token"])
+    return int(answer["expires_in"]) // 60
+
+
+@app.command("login")
+def login(username: str, password_stdin: PasswordStdin = False) -> None:
+    """Log in to the web API; the token is kept for the next commands (AWARDCYCLE_TOKEN overrides it)."""
+    minutes = _log_in(username, read_password(password_stdin))
+    url = get_settings().api_url
+    out.print(f"logged in to {url} as {username}; the token lasts {minutes} minutes", soft_wrap=True)
+
+
+@app.command("passwd")
+def passwd(
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the current, then the new password from stdin")
+    ] = False,
+) -> None:
+    """Change your password (a one-time one before anything else), then log in again with the new one."""
+    client = api()  # refused before any password is typed when no one is logged in
+    current = read_password(password_stdin, "current password")
+    new = read_password(password_stdin, "new password", confirm=True)
+
+    async def change() -> str:
+        async with client:
+            me = await client.request("GET", "/users/me")
+            await client.post("/users/me/password", {"current_password": current, "new_password": new})
+        return str(me["username"])
+
+    username = _one_line(change())  # every token of the account, the kept one too, stops working here
+    minutes = _log_in(username, new)
+    out.print(f"password changed; logged in again as {username} for {minutes} minutes", soft_wrap=True)
+
+
+@app.command("logout")
+def logout() -> None:
+    """Revoke the kept token on the server and forget it here."""
+    settings = get_settings()
+    token = saved_token(settings.api_url)
+    if token is None:
+        out.print(f"not logged in to {settings.api_url}", soft_wrap=True)
+        return
+
+    async def log_out() -> None:
+        async with ApiClient(settings.api_url, token) as client:
+            try:
+                await client.post("/logout")
+            except Refused as refusal:
+                if refusal.status != 401:
+                    raise  # kept, so the token can still be revoked once the server answers
+
+    _one_line(log_out())
+    forget_token(settings.api_url)
+    out.print(f"logged out of {settings.api_url}", soft_wrap=True)
 
 
 # Programmes
@@ -167,7 +269,7 @@ def cycle_start(
     ] = None,
     holidays: Annotated[
         list[Path] | None,
-        typer.Option(help="a year's holiday calendar (TOML or JSON), for years the library lacks"),
+        typer.Option(help="the year's holiday calendar (TOML or JSON), for a year the library lacks"),
     ] = None,
     cycle_id: Annotated[str | None, typer.Option(help="override the default id PROGRAMME-YEAR")] = None,
     as_json: JsonFlag = False,
@@ -175,21 +277,27 @@ def cycle_start(
     """Start an edition of a programme."""
     if day_seconds is not None and day_seconds <= 0:
         fail("--day-seconds must be positive")
+    if len(holidays or []) > 1:
+        fail("一个周期只接受一份节假日文件 (a cycle takes one holiday calendar: give --holidays once)")
     try:
         found = get_programme(programme)
         supplied = [load_holiday_file(path) for path in holidays or []]
     except (CatalogueError, HolidayFileError) as error:
         fail(str(error))
-    calendar = CalendarSpec(supplied=supplied)
+    # Checked here too, so a missing calendar is named before anyone logs in or any server is asked.
     try:
-        service.check_calendar(found, year, calendar, rehearsal=day_seconds is not None)
+        service.check_calendar(found, year, CalendarSpec(supplied=supplied), rehearsal=day_seconds is not None)
     except Refused as refusal:
         fail(str(refusal))
-    started = run(
-        lambda client: service.start_cycle(
-            client, found, year, day_seconds=day_seconds, calendar=calendar, cycle_id=cycle_id
-        )
-    )
+    body = {
+        "programme": found.id,
+        "year": year,
+        "day_seconds": day_seconds,
+        "holidays": supplied[0].model_dump(mode="json") if supplied else None,
+        "cycle_id": cycle_id,
+    }
+    answer = call(lambda client: client.post("/cycles", {k: v for k, v in body.items() if v is not None}))
+    started = answer["cycle_id"]
     if as_json:
         print_json({"cycle_id": started})
     else:
@@ -212,18 +320,28 @@ def _status_table(status: CycleStatus) -> Table:
     return table
 
 
+async def _undelivered(client: ApiClient, cycle_id: str) -> list[dict[str, Any]] | None:
+    """The cycle's messages whose last send failed; None for a reader who may not see recipients."""
+    from web.schemas import MessagesPublic
+
+    try:
+        found = await client.get(f"/cycles/{cycle_id}/undelivered", MessagesPublic)
+    except Refused as refusal:
+        if refusal.status == 403:
+            return None
+        raise
+    columns = {"message_id", "purpose", "recipient", "attempts", "last_error"}
+    return [m.model_dump(include=columns) for m in found.data]
+
+
 @cycle_app.command("status")
 def cycle_status(cycle_id: str, as_json: JsonFlag = False) -> None:
     """Stage, deadlines, each application's state, score and outcome, and the results."""
-    from store import queries
-    from store.db import session
 
-    status = run(lambda client: service.cycle_status(client, cycle_id))
-    with session(store()) as db:
-        columns = {"message_id", "purpose", "recipient", "attempts", "last_error"}
-        undelivered = [
-            m.model_dump(include=columns) for m in queries.failed_messages(db, workflow_prefix=f"{cycle_id}.")
-        ]
+    async def both(client: ApiClient) -> tuple[CycleStatus, list[dict[str, Any]] | None]:
+        return await asyncio.gather(client.get(f"/cycles/{cycle_id}", CycleStatus), _undelivered(client, cycle_id))
+
+    status, undelivered = call(both)
     if as_json:
         print_json({**status.model_dump(mode="json"), "undelivered": undelivered})
         return
@@ -250,14 +368,15 @@ def cycle_status(cycle_id: str, as_json: JsonFlag = False) -> None:
 
 
 @cycle_app.command("list")
-def cycle_list(as_json: JsonFlag = False) -> None:
-    """All cycles the store knows."""
-    from store import queries
-    from store.db import session
+def cycle_list(
+    year: Annotated[int | None, typer.Option(help="only this year's editions")] = None, as_json: JsonFlag = False
+) -> None:
+    """The cycles of the programmes you hold a grant on."""
+    from web.schemas import CyclesPublic
 
-    with session(store()) as db:
-        columns = ("cycle_id", "programme_id", "year", "stage", "completed")
-        rows = [r.model_dump(include=set(columns)) for r in queries.list_cycles(db)]
+    found = call(lambda client: client.get("/cycles", CyclesPublic, year=year))
+    columns = ("cycle_id", "programme_id", "year", "stage", "completed")
+    rows = [r.model_dump(mode="json", include=set(columns)) for r in found.data]
     if as_json:
         print_json(rows)
         return
@@ -272,14 +391,11 @@ def cycle_extend(
     cycle_id: str,
     days: Annotated[int, typer.Option(help="working days to add to the open stage's deadline")],
     reason: Annotated[str, typer.Option(help="why; kept in the history")],
-    by: Annotated[str, typer.Option("--as", help="the coordinator's identity")] = "coordinator",
     as_json: JsonFlag = False,
 ) -> None:
-    """Extend the deadline of the open stage."""
-    payload = {"actor": actor(Role.COORDINATOR, by), "working_days": days, "reason": reason}
-    record = run(
-        lambda client: service.perform(client, cycle_id, "extend_deadline", _payload("extend_deadline", payload))
-    )
+    """Extend the deadline of the open stage (coordinator)."""
+    body = {"working_days": days, "reason": reason}
+    record = call(lambda client: perform(client, cycle_id, "extend_deadline", body))
     print_json(record) if as_json else out.print(f"extended: {record.model_dump(mode='json')}")
 
 
@@ -288,24 +404,22 @@ def cycle_approve(
     cycle_id: str,
     document_number: Annotated[str, typer.Option(help="the government's document number")],
     approved_on: Annotated[str, typer.Option("--date", help="YYYY-MM-DD")],
-    by: Annotated[str, typer.Option("--as", help="the coordinator's identity")] = "coordinator",
 ) -> None:
-    """Record the government's approval of the list."""
+    """Record the government's approval of the list (coordinator)."""
     try:
         day = date.fromisoformat(approved_on)
     except ValueError:
         fail(f"--date takes YYYY-MM-DD, not {approved_on!r}")
-    approval = GovernmentApproval(actor=actor(Role.COORDINATOR, by), document_number=document_number, approved_on=day)
-    run(lambda client: service.perform(client, cycle_id, "record_approval", approval))
+    body = {"document_number": document_number, "approved_on": day.isoformat()}
+    call(lambda client: perform(client, cycle_id, "record_approval", body))
     out.print(f"approval {document_number} recorded")
 
 
-def _payload(act: str, data: dict[str, Any]) -> BaseModel:
-    try:
-        return ACTS[act].input.model_validate(data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        fail(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+async def perform(client: ApiClient, workflow_id: str, act: str, body: dict[str, Any]) -> BaseModel:
+    """One human act; the server records the logged-in user as its actor."""
+    spec = ACTS[act]
+    answer = await client.post(f"/{spec.workflow}s/{workflow_id}/acts/{act}", body)
+    return spec.output.model_validate(answer)
 
 
 # Applications and acts
@@ -317,42 +431,40 @@ def apply(
     file: Annotated[Path, typer.Option("--file", help="the application file (JSON)")],
     as_json: JsonFlag = False,
 ) -> None:
-    """Submit an application to a cycle."""
+    """Enter an application the office received (secretariat or coordinator)."""
     form: ApplicationForm = read_model(file, ApplicationForm)
-    applicant = actor(Role.APPLICANT, form.contact_email)
-    accepted = run(lambda client: service.submit_application(client, cycle_id, form, applicant))
+    accepted = call(lambda client: client.post(f"/cycles/{cycle_id}/applications", form.model_dump(mode="json")))
     if as_json:
-        print_json({"application_id": accepted.application_id, "received_at": accepted.received_at.isoformat()})
+        print_json({"application_id": accepted["application_id"], "received_at": accepted["received_at"]})
     else:
-        out.print(f"received {accepted.application_id}")
+        out.print(f"received {accepted['application_id']}")
 
 
 @app.command("act")
 def act(
     workflow_id: str,
     act_name: Annotated[str, typer.Argument(metavar="ACT", help=f"one of: {', '.join(ACTS)}")],
-    by: Annotated[str, typer.Option("--as", help="ROLE:IDENTITY, e.g. expert:qdm-01 or coordinator:wang")],
     data: Annotated[Path | None, typer.Option("--data", help="JSON file with the act's fields (without actor)")] = None,
-    paper: Annotated[bool, typer.Option(help="record an answer received on paper (coordinator)")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Perform a human act (scores, decisions, answers) on a workflow."""
+    """Perform a human act (decisions, answers received on paper) on a workflow, as the logged-in user."""
     if act_name not in ACTS:
         fail(f"unknown act {act_name!r}; known: {', '.join(ACTS)}")
-    who = parse_actor(by)
-    if paper:
-        who = who.model_copy(update={"channel": Channel.PAPER})
-    fields: dict[str, Any] = {}
-    if data is not None:
-        try:
-            fields = json.loads(data.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            fail(f"{data}: not a readable JSON file ({error})")
-        if not isinstance(fields, dict):
-            fail(f"{data}: must hold a JSON object")
-    payload = _payload(act_name, {**fields, "actor": who.model_dump()})
-    result = run(lambda client: service.perform(client, workflow_id, act_name, payload))
+    fields = _act_fields(data) if data is not None else {}
+    result = call(lambda client: perform(client, workflow_id, act_name, fields))
     print_json(result) if as_json else out.print(result.model_dump(mode="json"))
+
+
+def _act_fields(data: Path) -> dict[str, Any]:
+    try:
+        fields = json.loads(data.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        fail(f"{data}: not a readable JSON file ({error})")
+    if not isinstance(fields, dict):
+        fail(f"{data}: must hold a JSON object")
+    if named := ", ".join(sorted(SERVER_FIELDS & set(fields))):
+        fail(f"{data}: 请删除 {named} (remove {named}: the server records who acted from your login)")
+    return fields
 
 
 @app.command("simulate")
@@ -361,13 +473,18 @@ def simulate(
     seed: Annotated[int, typer.Option(help="seed for the simulated scores")] = 0,
     departments: Annotated[bool, typer.Option(help="also answer for the departments")] = False,
 ) -> None:
-    """Play the secretariat, experts, on-site teams and coordinator of a rehearsal until it completes."""
+    """Play the secretariat, experts, on-site teams and coordinator of a rehearsal until it completes.
 
-    async def play(client: Client) -> CycleStatus:
-        status = await service.cycle_status(client, cycle_id)
+    Needs a coordinator's login on the programme; the server records each simulated act under it."""
+
+    async def play(client: ApiClient) -> CycleStatus:
+        desk = ApiDesk(client)
+        status = await desk.cycle_status(cycle_id)
+        if status.day_seconds is None:
+            fail(f"只有演练周期可以模拟 (simulate plays rehearsals only; {cycle_id} runs in real time)")
         player = Player(programme=get_programme(status.programme_id), seed=seed, departments=departments)
         # A poll every quarter of a cycle day: acts land in the stage they belong to.
-        interval = max(0.2, min(2.0, (status.day_seconds or 8.0) / 4))
+        interval = max(0.2, min(2.0, status.day_seconds / 4))
         shown: list[str] = []
 
         def progress(current: CycleStatus) -> None:
@@ -379,12 +496,12 @@ def simulate(
         async def pause(_: CycleStatus) -> None:
             await asyncio.sleep(interval)
 
-        simulator = Simulator(client, cycle_id, player, pause, on_status=progress)
+        simulator = Simulator(desk, cycle_id, player, pause, on_status=progress)
         final = await simulator.run()
         err.print(f"done: {simulator.acts} acts", highlight=False)
         return final
 
-    final = run(play)
+    final = call(play)
     out.print(_status_table(final))
 
 
@@ -447,10 +564,10 @@ def audit_replay(
 
 @audit_app.command("timeline")
 def audit_timeline(workflow_id: str, as_json: JsonFlag = False) -> None:
-    """Who did what, when and through which channel, decoded from the history."""
-    from awardcycle.timeline import fetch_timeline, render_text
+    """Who did what, when and through which channel, decoded from the history (coordinator or auditor)."""
+    from awardcycle.timeline import Timeline, render_text
 
-    timeline = run(lambda client: fetch_timeline(client, workflow_id))
+    timeline = call(lambda client: client.get(f"/audit/{workflow_id}", Timeline))
     if as_json:
         print_json(timeline)
     else:
@@ -482,6 +599,23 @@ def worker() -> None:
     asyncio.run(main())
 
 
+@app.command("web")
+def web() -> None:
+    """Run only the web app against the configured Temporal and store (web and workers apart)."""
+    import uvicorn
+
+    from web.main import create_app
+
+    settings = get_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.web_host,
+        port=settings.web_port,
+        proxy_headers=settings.forwarded_allow_ips is not None,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+    )
+
+
 @app.command("up")
 def up() -> None:
     """Start the embedded stack: Temporal dev server, mail sink, worker and web app."""
@@ -489,7 +623,7 @@ def up() -> None:
 
     settings: Settings = get_settings()
 
-    def ready(urls: Urls) -> None:
+    def ready(urls: Urls, admin_password: str | None) -> None:
         out.print("[bold green]awardcycle is up[/bold green]  (Ctrl-C stops everything)")
         out.print(f"  web app      {urls.web}")
         out.print(f"  API docs     {urls.api_docs}  (OpenAPI: {urls.web}/openapi.json)")
@@ -501,6 +635,9 @@ def up() -> None:
             out.print(f"  mail folder  {urls.mail}  (read it at {urls.web}/dev/mail)")
         out.print(f"  public notice {urls.web}/notices/CYCLE_ID")
         out.print(f"  state        {settings.home.resolve()}")
+        if admin_password:
+            login = "`awardcycle login admin`, then `awardcycle passwd`"
+            out.print(f"  admin password (shown once): {admin_password}  ({login})", soft_wrap=True)
 
     try:
         asyncio.run(run_stack(settings, ready))
@@ -519,10 +656,9 @@ def ladder_show(
     as_json: JsonFlag = False,
 ) -> None:
     """Per tier, the year's cycles and their stage; per applicant, its path through tiers and years."""
-    from awardcycle.ladder import ladder_view
+    from awardcycle.ladder import LadderView
 
-    engine = store()
-    view = run(lambda client: ladder_view(client, engine, year))
+    view = call(lambda client: client.get("/ladder", LadderView, year=year))
     if as_json:
         print_json(view)
         return
@@ -542,8 +678,10 @@ def ladder_show(
 
 
 from awardcycle.cli_schedule import schedule_app  # noqa: E402  (it imports the helpers above)
+from awardcycle.cli_users import users_app  # noqa: E402  (it imports the helpers above)
 
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(users_app, name="users")
 
 
 def main() -> None:

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def forwarded_allow_ips(self) -> str | None:
+        """For uvicorn: X-Forwarded-For is believed only from these proxies; with none, the peer is the client."""
+        return self.trusted_proxies.strip() or None
+
+    @property
     def embedded_temporal(self) -> bool:
         return self.temporal_address is None
 

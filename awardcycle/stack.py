@@ -10,12 +10,15 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 import uvicorn
+from sqlalchemy import Engine
 from temporalio.client import Client
 
 from awardcycle.embedded import start_dev_server, start_mail_sink
 from awardcycle.settings import Settings
 from awardcycle.temporal_client import connect
-from store.db import create_all, make_engine
+from schemas.identity import Grant
+from store import accounts
+from store.db import create_all, make_engine, session
 from web.main import create_app
 from worker import build_worker
 
@@ -41,6 +44,39 @@ class RunningStack:
     client: Client
     urls: Urls
     web: asyncio.Task[None] = field(repr=False)
+    admin_password: str | None = field(default=None, repr=False)  # generated for a fresh store, shown once
+
+
+ADMIN = "admin"
+
+
+def bootstrap_admin(engine: Engine, settings: Settings) -> str | None:
+    """On a store without an administrator, create `admin` (admin@*); the password if generated here, as a
+    one-time one."""
+    configured = settings.admin_password.get_secret_value() if settings.admin_password else ""
+    with session(engine) as s:
+        if accounts.any_admin(s):
+            return None
+        password = configured or accounts.new_password()
+        try:
+            accounts.add_account(
+                s,
+                ADMIN,
+                name_zh="管理员",
+                email="admin@localhost.localdomain",
+                password=password,
+                grants=[Grant.parse("admin@*")],
+                by=accounts.OPERATOR,
+                address="local",
+                one_time=not configured,  # a printed password is changed at the first login
+            )
+        except accounts.AccountError as error:
+            source = " from AWARDCYCLE_ADMIN_PASSWORD" if configured else ""
+            raise RuntimeError(
+                f"cannot create the first administrator {ADMIN!r}{source}: {error}; "
+                "or give an account admin@* with `awardcycle users grant USERNAME admin@*`"
+            ) from error
+    return None if configured else password
 
 
 @contextlib.asynccontextmanager
@@ -55,17 +91,17 @@ async def embedded_stack(settings: Settings) -> AsyncIterator[RunningStack]:
         engine = make_engine(settings)
         stack.callback(engine.dispose)
         create_all(engine)
+        admin_password = bootstrap_admin(engine, settings)
         client = await connect(settings)
         await stack.enter_async_context(build_worker(client, settings, engine))
-        # X-Forwarded-For is believed only from the configured proxies; with none, the peer is the client.
         web = _WebServer(
             uvicorn.Config(
                 create_app(settings, client, engine),
                 host=settings.web_host,
                 port=settings.web_port,
                 log_level="warning",
-                proxy_headers=bool(settings.trusted_proxies.strip()),
-                forwarded_allow_ips=settings.trusted_proxies.strip() or None,
+                proxy_headers=settings.forwarded_allow_ips is not None,
+                forwarded_allow_ips=settings.forwarded_allow_ips,
             )
         )
         serving = asyncio.create_task(web.serve())
@@ -89,15 +125,15 @@ async def embedded_stack(settings: Settings) -> AsyncIterator[RunningStack]:
             smtp=f"{settings.smtp_target_host}:{settings.smtp_port}",
             mail=str(settings.mail_dir.resolve()) if settings.embedded_smtp else None,
         )
-        yield RunningStack(client=client, urls=urls, web=serving)
+        yield RunningStack(client=client, urls=urls, web=serving, admin_password=admin_password)
 
 
-async def run_stack(settings: Settings, on_ready: Callable[[Urls], None]) -> None:
+async def run_stack(settings: Settings, on_ready: Callable[[Urls, str | None], None]) -> None:
     """Run until SIGINT or SIGTERM; a restart continues every cycle where it was."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with embedded_stack(settings) as running:
-        on_ready(running.urls)
+        on_ready(running.urls, running.admin_password)
         await asyncio.wait([running.web, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
@@ -24,7 +27,7 @@ from schemas.programme import StageKind
 from store import accounts, queries
 from store.db import session
 from store.tables import AccessToken
-from tests.conftest import PASSWORD, login
+from tests.conftest import PASSWORD, free_port, login
 from web import visibility
 from web.auth import SESSION_COOKIE, Access, CycleFacts, token_holder
 from web.main import create_app
@@ -424,3 +427,40 @@ async def test_a_one_time_password_is_changed_in_the_console(anonymous: httpx.As
     assert (await _console_login(anonymous, name, "my-own-secret-phrase")).status_code == 303
     assert (await anonymous.get("/console")).status_code == 200
     anonymous.cookies.clear()
+
+
+async def _wrong_links_from_rotating_addresses(
+    settings: Settings, env: WorkflowEnvironment, engine: Engine
+) -> list[int]:
+    """Four wrong links, each claiming another X-Forwarded-For, through a real uvicorn on loopback."""
+    app = create_app(settings, env.client, engine)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning",
+            proxy_headers=settings.forwarded_allow_ips is not None, forwarded_allow_ips=settings.forwarded_allow_ips,
+        )
+    )  # fmt: skip
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            await asyncio.sleep(0.05)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            return [
+                (
+                    await client.get(f"/t/{secrets.token_urlsafe(32)}", headers={"X-Forwarded-For": f"198.51.100.{n}"})
+                ).status_code
+                for n in range(4)
+            ]
+    finally:
+        server.should_exit = True
+        await serving
+
+
+async def test_forwarded_addresses_are_believed_only_from_named_proxies(
+    settings: Settings, env: WorkflowEnvironment, engine: Engine
+) -> None:
+    tight = settings.model_copy(update={"wrong_link_limit": "3/minute"})
+    assert await _wrong_links_from_rotating_addresses(tight, env, engine) == [404, 404, 404, 429]
+    behind = tight.model_copy(update={"trusted_proxies": "127.0.0.1"})
+    assert await _wrong_links_from_rotating_addresses(behind, env, engine) == [404] * 4, "each visitor its own"

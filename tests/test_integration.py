@@ -1,4 +1,5 @@
-"""On the real dev server: the CLI and the JSON API run a rehearsal, and the worker dies mid-stage."""
+"""On the real dev server: logged-in users run a rehearsal through the CLI and the JSON API of a separate
+`awardcycle web`, and the worker dies mid-stage."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import stat
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -31,6 +33,12 @@ from web.main import create_app
 CLI = [sys.executable, "-m", "awardcycle"]
 PROGRAMME = "qingdao-mayor-quality-award"
 DAY_SECONDS = 0.5
+COORDINATOR, AUDITOR = "wang.fang", "li.shen"
+PASSWORD = "correct horse battery"
+USERS = {
+    COORDINATOR: ("王芳", f"coordinator@{PROGRAMME}", f"secretariat@{PROGRAMME}"),
+    AUDITOR: ("李申", f"auditor@{PROGRAMME}"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +54,26 @@ def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     )
 
 
-def cli_env(settings: Settings) -> dict[str, str]:
+def api_url(settings: Settings) -> str:
+    return f"http://127.0.0.1:{settings.web_port}"
+
+
+def config_home(settings: Settings, user: str) -> Path:
+    """Each user's own XDG_CONFIG_HOME, where `awardcycle login` keeps that user's token."""
+    return settings.home / "config" / user
+
+
+def cli_env(settings: Settings, user: str) -> dict[str, str]:
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith("AWARDCYCLE_")}
     return {
-        **os.environ,
+        **inherited,
         "AWARDCYCLE_HOME": str(settings.home),
         "AWARDCYCLE_TEMPORAL_PORT": str(settings.temporal_port),
         "AWARDCYCLE_SMTP_HOST": "127.0.0.1",
         "AWARDCYCLE_SMTP_PORT": str(settings.smtp_port),
+        "AWARDCYCLE_WEB_PORT": str(settings.web_port),
+        "AWARDCYCLE_API_URL": api_url(settings),
+        "XDG_CONFIG_HOME": str(config_home(settings, user)),
     }
 
 
@@ -82,19 +103,62 @@ def delivered(settings: Settings) -> list[str]:
     ]
 
 
-async def cli(settings: Settings, *args: str) -> tuple[int, str, str]:
+async def cli(settings: Settings, *args: str, user: str = COORDINATOR, stdin: str = "") -> tuple[int, str, str]:
+    """A command as `user` (logged in or not), with `stdin` as its input."""
     process = await asyncio.create_subprocess_exec(
-        *CLI, *args, env=cli_env(settings), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        *CLI,
+        *args,
+        env=cli_env(settings, user),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    out, err = await asyncio.wait_for(process.communicate(stdin.encode()), timeout=120)
     return process.returncode or 0, out.decode(), err.decode()
 
 
 async def spawn(settings: Settings, *args: str) -> asyncio.subprocess.Process:
-    """A long-running command whose output goes to a log file under the state directory."""
+    """A long-running command, as the coordinator, whose output goes to a log file under the state directory."""
     log = settings.home / f"{args[0]}-{uuid.uuid4().hex[:4]}.log"
     with log.open("wb") as output:
-        return await asyncio.create_subprocess_exec(*CLI, *args, env=cli_env(settings), stdout=output, stderr=output)
+        return await asyncio.create_subprocess_exec(
+            *CLI, *args, env=cli_env(settings, COORDINATOR), stdout=output, stderr=output
+        )
+
+
+async def until_serving(settings: Settings) -> None:
+    """Until `awardcycle web` answers, which it does once Temporal and the store do."""
+    async with httpx.AsyncClient(base_url=api_url(settings)) as client, asyncio.timeout(60):
+        while True:
+            try:
+                if (await client.get("/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass  # not listening yet
+            await asyncio.sleep(0.2)
+
+
+async def add_users_and_log_in(settings: Settings) -> None:
+    """The operator adds each user on the store; each user logs in with their own configuration directory."""
+    for username, (name, *grants) in USERS.items():
+        options = [option for grant in grants for option in ("--grant", grant)]
+        code, out, err = await cli(
+            settings, "users", "add", username, "--name", name, "--email", f"{username}@example.cn", *options,
+            "--password-stdin", stdin=PASSWORD + "\n",
+        )  # fmt: skip
+        assert code == 0, err
+        code, out, err = await cli(settings, "login", username, "--password-stdin", user=username, stdin=PASSWORD)
+        assert code == 0 and f"as {username}" in out, err
+        token_file = config_home(settings, username) / "awardcycle" / "token.json"
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        assert list(json.loads(token_file.read_text())) == [api_url(settings)]
+
+
+async def bearer(api: httpx.AsyncClient, username: str) -> dict[str, str]:
+    form = {"username": username, "password": PASSWORD}
+    response = await api.post("/api/v1/login/access-token", data=form)
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
 async def wait_for_stage(api: httpx.AsyncClient, cycle_id: str, stage: StageKind, seconds: float = 120) -> None:
@@ -103,14 +167,32 @@ async def wait_for_stage(api: httpx.AsyncClient, cycle_id: str, stage: StageKind
             await asyncio.sleep(0.2)
 
 
+async def timeline_actors(settings: Settings, workflow_id: str) -> list[dict[str, Any]]:
+    """Who acted on a workflow, as the auditor's `audit timeline` shows it."""
+    code, out, err = await cli(settings, "audit", "timeline", workflow_id, "--json", user=AUDITOR)
+    assert code == 0, err
+    return [e["actor"] for e in json.loads(out)["entries"] if e["actor"]]
+
+
 async def audit(settings: Settings, api: httpx.AsyncClient, cycle_id: str, status: dict[str, Any]) -> None:
     """The auditors' commands on the finished rehearsal: replay, timeline, reconciliation, archive."""
     code, out, err = await cli(settings, "audit", "replay", "--cycle", cycle_id, "--json")
     report = json.loads(out)
     workflows = 1 + len(status["applications"]) + len(status["consultations"]) + 1
     assert code == 0 and report["failed"] == 0 and report["replayed"] == workflows, err
-    code, out, err = await cli(settings, "audit", "timeline", status["consultations"][0], "--json")
+    code, out, err = await cli(settings, "audit", "timeline", status["consultations"][0], "--json", user=AUDITOR)
     assert code == 0 and json.loads(out)["workflow_id"] == status["consultations"][0], err
+    # The logged-in coordinator: acting itself through the CLI (extend, apply, the simulator's approval) ...
+    actors = await timeline_actors(settings, cycle_id)
+    assert {"role": "coordinator", "identity": COORDINATOR, "channel": "cli", "principal": None} in actors
+    assert {"role": "secretariat", "identity": COORDINATOR, "channel": "cli", "principal": None} in actors
+    # ... and behind every person the simulator played.
+    simulated = [
+        a for a in await timeline_actors(settings, status["applications"][0]["application_id"])
+        if a["channel"] == "simulation"
+    ]  # fmt: skip
+    assert {a["role"] for a in simulated} >= {"secretariat", "expert"}, simulated
+    assert all(a["principal"] == COORDINATOR for a in simulated), simulated
     for consultation in status["consultations"]:
         # A department answers through its channel, or the overdue policy answers when the outage outlasted it.
         timeline = (await api.get(f"/api/v1/audit/{consultation}")).json()
@@ -137,8 +219,12 @@ async def test_rehearsal_through_cli_and_api_survives_a_worker_crash(
     create_all(engine)
     worker = await spawn(stack_settings, "worker")
     spawned.append(worker)
+    spawned.append(await spawn(stack_settings, "web"))  # the web app on its own, as in a split deployment
+    await until_serving(stack_settings)
+    await add_users_and_log_in(stack_settings)
     transport = httpx.ASGITransport(app=create_app(stack_settings, dev_client, engine))
     async with httpx.AsyncClient(transport=transport, base_url="http://awardcycle") as api:
+        api.headers.update(await bearer(api, COORDINATOR))
         cycle_id = f"{PROGRAMME}-2026-{uuid.uuid4().hex[:6]}"
         code, out, err = await cli(
             stack_settings, "cycle", "start", PROGRAMME, "--year", "2026", "--day-seconds", str(DAY_SECONDS),
@@ -146,6 +232,14 @@ async def test_rehearsal_through_cli_and_api_survives_a_worker_crash(
         )  # fmt: skip
         assert code == 0, err
         assert json.loads(out) == {"cycle_id": cycle_id}
+        code, out, err = await cli(
+            stack_settings, "cycle", "extend", cycle_id, "--days", "1", "--reason", "补报材料", "--json"
+        )
+        assert code == 0 and f"{COORDINATOR}: +1" in json.loads(out)["extensions"][0], err
+        code, out, err = await cli(
+            stack_settings, "cycle", "start", PROGRAMME, "--year", "2026", "--day-seconds", "1", user=AUDITOR
+        )
+        assert code != 0 and f"needs coordinator@{PROGRAMME}" in err and out == ""
 
         forms = samples.applications(programme, 6, seed=7)
         for index, form in enumerate(forms[:4]):
