@@ -574,6 +574,25 @@ def audit_timeline(workflow_id: str, as_json: JsonFlag = False) -> None:
         sys.stdout.write(render_text(timeline) + "\n")
 
 
+@audit_app.command("logins")
+def audit_logins(
+    user: Annotated[str | None, typer.Option("--user", help="one account's events only")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="how many, newest first")] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """The sign-in record: logins, failures, lock-outs, logouts, accounts and grants (auditor@* or admin@*)."""
+    from web.routes.users import AuthEventsPublic
+
+    events = call(lambda client: client.get("/auth/events", AuthEventsPublic, limit=limit, username=user))
+    if as_json:
+        print_json(events)
+        return
+    table = Table("at", "event", "account", "by", "address", "detail")
+    for event in events.data:
+        table.add_row(event.at[:19], event.kind, event.username, event.by, event.client_address, event.detail)
+    out.print(table)
+
+
 @audit_app.command("verify")
 def audit_verify(cycle: Annotated[str, typer.Option("--cycle", help="the cycle to reconcile")]) -> None:
     """Check that the SQL read model agrees with the cycle's history; name each difference."""

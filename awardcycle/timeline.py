@@ -399,7 +399,10 @@ def local_time(at: datetime) -> str:
 
 
 def actor_label(actor: Actor | None) -> str:
-    return f"{actor.role.value}:{actor.identity} via {actor.channel.value}" if actor else "-"
+    if actor is None:
+        return "-"
+    behind = f" (by {actor.principal})" if actor.principal else ""  # the signed-in user who recorded it
+    return f"{actor.role.value}:{actor.identity} via {actor.channel.value}{behind}"
 
 
 def content_json(content: Content) -> str:

@@ -286,3 +286,7 @@ def test_a_one_time_password_is_changed_before_anything_else(web_app: tuple[Path
     assert changed.returncode == 0 and "logged in again as sun" in changed.stdout, changed.stderr
     listed_cycles = awardcycle("cycle", "list", "--json", home=home, env=at)  # with the new login's token
     assert listed_cycles.returncode == 0 and json.loads(listed_cycles.stdout) == [], listed_cycles.stderr
+    logins = awardcycle("audit", "logins", "--user", "sun", "--json", home=home, env=at)  # sun holds auditor@*
+    assert logins.returncode == 0, logins.stderr
+    kinds = [e["kind"] for e in json.loads(logins.stdout)["data"]]
+    assert kinds[:3] == ["login", "password_reset", "login"] and "user_added" in kinds

@@ -12,8 +12,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from awardcycle.settings import Settings
-from awardcycle.timeline import Timeline, TimelineEntry, build_timeline, render_text
-from schemas.common import Channel, Role
+from awardcycle.timeline import Timeline, TimelineEntry, actor_label, build_timeline, render_text
+from schemas.common import Actor, Channel, Role
 from store import queries
 from store.db import session
 from tests.conftest import login
@@ -219,3 +219,9 @@ async def test_routes_show_a_live_workflow(env: WorkflowEnvironment, settings: S
         parsed = Timeline.model_validate(data.json())
         assert (parsed.workflow_type, parsed.status, parsed.result) == ("AwardCycleWorkflow", "running", None)
         assert [e.kind for e in parsed.entries] == ["started"]
+
+
+def test_a_simulated_act_names_the_user_who_ran_it() -> None:
+    simulated = Actor(role=Role.EXPERT, identity="qdm-01", channel=Channel.SIMULATION, principal="qd-wang")
+    assert actor_label(simulated) == "expert:qdm-01 via simulation (by qd-wang)"
+    assert actor_label(simulated.model_copy(update={"principal": None})) == "expert:qdm-01 via simulation"
