@@ -120,10 +120,23 @@ async def _until_open(client: Client, cycle_id: str, seconds: float = 60) -> Non
     )
 
 
+BUSY = (
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.RESOURCE_EXHAUSTED,  # "consistent query buffer is full", rate limits
+    RPCStatusCode.CANCELLED,
+)
+# A workflow whose last task failed (a worker restarting, a task timed out) answers no query until retried.
+TASK_FAILED = "Workflow Task in failed state"
+QUERY_ATTEMPTS = 3
+FIRST_RETRY_SECONDS = 0.5
+# A workflow whose task keeps failing holds a query for 30 s before the server gives up; ask again sooner.
+QUERY_TIMEOUT = timedelta(seconds=10)
+
+
 def transient(error: RPCError) -> bool:
     """A busy or briefly unreachable server: asking again later is the answer."""
-    busy = (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.RESOURCE_EXHAUSTED)
-    return error.status in busy or "Timeout expired" in error.message
+    return error.status in BUSY or "Timeout expired" in error.message or TASK_FAILED in error.message
 
 
 def _reason(error: BaseException) -> str:
@@ -139,8 +152,8 @@ async def _call(coro: Any, handle: WorkflowHandle[Any, Any] | None = None) -> An
     except WorkflowUpdateFailedError as error:
         raise Refused(_reason(error), status=409) from error
     except RPCError as error:
-        if error.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-            raise
+        if transient(error) or error.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise  # busy (the caller may ask again), or not a refusal at all
         if handle is not None and await _closed(handle):
             raise Refused(f"任务已结束 (the workflow {handle.id} is closed; nothing more is accepted)", 409) from error
         raise Refused(f"未找到 (not found: {handle.id if handle else error.message})", status=404) from error
@@ -167,9 +180,21 @@ async def submit_application(client: Client, cycle_id: str, form: ApplicationFor
 
 
 async def query(client: Client, workflow_id: str, name: str, result_type: type[R], *args: str) -> R:
+    """A query, asked again with backoff while the server is busy; it changes nothing, so repeating is safe."""
     handle = client.get_workflow_handle(workflow_id)
-    result: R = await _call(handle.query(name, args=list(args), result_type=result_type))
-    return result
+    pause = FIRST_RETRY_SECONDS
+    for attempt in range(QUERY_ATTEMPTS):
+        try:
+            asked = handle.query(name, args=list(args), result_type=result_type, rpc_timeout=QUERY_TIMEOUT)
+            result: R = await _call(asked)
+        except RPCError as error:
+            if not transient(error) or attempt == QUERY_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(pause)
+            pause *= 2
+        else:
+            return result
+    raise AssertionError("unreachable")
 
 
 async def cycle_status(client: Client, cycle_id: str) -> CycleStatus:

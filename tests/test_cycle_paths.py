@@ -195,8 +195,13 @@ class Probe:
             await service.perform(self.env.client, app.application_id, "submit_score", good)
             stale = good.model_copy(update={"expected_revision": 0})
             await self.refused(app.application_id, "submit_score", stale)
-        if stage is StageKind.PUBLIC_NOTICE and stage not in self.done:
-            self.done.add(stage)
+        if stage is StageKind.PUBLIC_NOTICE:
+            await self.late_answer(status, player)
+
+    async def late_answer(self, status: CycleStatus, player: Player) -> None:
+        """A department's answer once the consultation has closed."""
+        if StageKind.PUBLIC_NOTICE not in self.done:
+            self.done.add(StageKind.PUBLIC_NOTICE)
             consultation = status.consultations[0]
             answer = ConsultationAnswer(
                 actor=Actor(role=Role.DEPARTMENT, identity=player.programme.departments[0].id, channel=Channel.LINK),
@@ -222,7 +227,8 @@ async def test_bad_acts_are_refused(env: WorkflowEnvironment, task_queue: str) -
         await probe.check(status, player)
         await sleep(status)
 
-    await Simulator(TemporalDesk(env.client), cycle_id, player, pause).run()
+    final = await Simulator(TemporalDesk(env.client), cycle_id, player, pause).run()
+    await probe.late_answer(final, player)  # if a loaded machine never paused the simulator during the notice
 
     assert len(probe.refusals) == 4, probe.refusals
     assert "超出范围" in probe.refusals[0]
