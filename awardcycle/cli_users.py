@@ -65,6 +65,7 @@ def _public(account: Account) -> dict[str, object]:
         "name_zh": account.name_zh,
         "email": account.email,
         "disabled": account.disabled,
+        "one_time_password": account.must_change_password,
         "grants": [str(g) for g in account.grants],
     }
 
@@ -122,9 +123,16 @@ def users_list(as_json: JsonFlag = False) -> None:
     if as_json:
         print_json([_public(a) for a in found])
         return
-    table = Table("username", "姓名", "email", "disabled", "grants")
+    table = Table("username", "姓名", "email", "disabled", "one-time password", "grants")
     for a in found:
-        table.add_row(a.username, a.name_zh, a.email, "yes" if a.disabled else "", "\n".join(str(g) for g in a.grants))
+        table.add_row(
+            a.username,
+            a.name_zh,
+            a.email,
+            "yes" if a.disabled else "",
+            "to change" if a.must_change_password else "",
+            "\n".join(str(g) for g in a.grants),
+        )
     out.print(table)
 
 

@@ -144,8 +144,10 @@ def test_users_add_grant_revoke_disable_and_reset(tmp_path: Path) -> None:
     accounts_now = listed(tmp_path)
     assert accounts_now["wang"]["grants"] == [f"secretariat@{PROGRAMME}"] and not accounts_now["wang"]["disabled"]
     assert accounts_now["li"] == {
-        "username": "li", "name_zh": "李伟", "email": "li@example.cn", "disabled": True, "grants": ["auditor@*"],
+        "username": "li", "name_zh": "李伟", "email": "li@example.cn", "disabled": True,
+        "one_time_password": True, "grants": ["auditor@*"],
     }  # fmt: skip
+    assert accounts_now["wang"]["one_time_password"], "a printed reset is one-time too"
     engine = make_engine(Settings(home=tmp_path, _env_file=None))
     with session(engine) as s:
         events = accounts.list_events(s, offset=0, limit=50)
