@@ -117,3 +117,14 @@ async def test_no_dev_mail_with_a_real_relay(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path, smtp_host="smtp.example.cn", _env_file=None)
     async with app_client(settings) as client:
         assert (await client.get("/dev/mail")).status_code == 404
+
+
+async def test_the_list_pages(api: httpx.AsyncClient) -> None:
+    first = await api.get("/dev/mail", params={"limit": 1})
+    assert "逾期提醒" in first.text and "征求意见" not in first.text
+    assert "第 1–1 封" in first.text and 'href="/dev/mail?offset=1&amp;limit=1">较早' in first.text
+    second = await api.get("/dev/mail", params={"offset": 1, "limit": 1})
+    assert "征求意见" in second.text and "逾期提醒" not in second.text
+    assert 'href="/dev/mail?offset=0&amp;limit=1">较新' in second.text and "较早" not in second.text
+    for bad in ({"limit": 0}, {"limit": 501}, {"offset": -1}):
+        assert (await api.get("/dev/mail", params=bad)).status_code == 422, bad

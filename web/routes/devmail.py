@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
@@ -28,7 +29,7 @@ router = APIRouter(prefix="/dev/mail", tags=["dev"], include_in_schema=False, de
 
 # The messages carry task links with tokens: no cache may keep them, no Referer may pass them on.
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-LIMIT = 500
+PAGE = 50  # messages per page; a rehearsal of 1,000 applicants sends thousands
 SHOWN_HEADERS = ("From", "To", "Reply-To", "Subject", "Date", "Message-ID")
 _NAME = re.compile(r"[A-Za-z0-9._-]+\.eml")
 # URLs are ASCII: a link ends at whitespace, a quote, an angle bracket or CJK punctuation.
@@ -53,15 +54,15 @@ def _date(message: EmailMessage) -> datetime | None:
     return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
-def _listing(mail_dir: Path) -> tuple[list[Listed], int]:
-    """The newest LIMIT messages and how many there are."""
+def _listing(mail_dir: Path, offset: int, limit: int) -> tuple[list[Listed], int]:
+    """One page of messages, newest first, and how many there are; only that page is parsed."""
     try:
         names = [entry.name for entry in os.scandir(mail_dir) if _NAME.fullmatch(entry.name) and entry.is_file()]
     except FileNotFoundError:
         return [], 0
     names.sort(reverse=True)  # the sink names each file by its UTC arrival time
     listed = []
-    for name in names[:LIMIT]:
+    for name in names[offset : offset + limit]:
         message = _parse(mail_dir / name)
         listed.append(Listed(name, _date(message), str(message["To"] or ""), str(message["Subject"] or "")))
     return listed, len(names)
@@ -87,10 +88,20 @@ def _content(message: EmailMessage, subtype: str) -> str:
 
 
 @router.get("", response_class=HTMLResponse)
-async def mail_list(settings: SettingsDep) -> HTMLResponse:
-    messages, total = await run_in_threadpool(_listing, settings.mail_dir)
+async def mail_list(
+    settings: SettingsDep,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = PAGE,
+) -> HTMLResponse:
+    messages, total = await run_in_threadpool(_listing, settings.mail_dir, offset, limit)
     page = templates.get_template("dev_mail.html").render(
-        messages=messages, total=total, limit=LIMIT, mail_dir=settings.mail_dir
+        messages=messages,
+        total=total,
+        offset=offset,
+        limit=limit,
+        previous=max(offset - limit, 0) if offset else None,
+        next=offset + limit if offset + limit < total else None,
+        mail_dir=settings.mail_dir,
     )
     return HTMLResponse(page, headers=HEADERS)
 
