@@ -249,7 +249,8 @@ class Programme(Model):
         order = list(StageKind)
         if kinds != sorted(kinds, key=order.index):
             raise ValueError(f"stages must follow the order {', '.join(k.value for k in order)}")
-        for required in (StageKind.APPLICATION, StageKind.QUALIFICATION, StageKind.ANNOUNCEMENT):
+        # The cycle cannot announce without the government's approval; refused here, not mid-cycle.
+        for required in (StageKind.APPLICATION, StageKind.QUALIFICATION, StageKind.APPROVAL, StageKind.ANNOUNCEMENT):
             if required not in kinds:
                 raise ValueError(f"stages must include {required.value}")
         if StageKind.ONSITE_REVIEW in kinds and self.onsite_review is None:

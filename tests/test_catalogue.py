@@ -227,6 +227,15 @@ JINAN = "jinan-mayor-quality-award.toml"
             id="pass-mark-above-rubric",
         ),
         pytest.param(
+            QINGDAO,
+            '  { kind = "approval", name_zh = "报市政府审定" },\n',
+            "",
+            QINGDAO,
+            "programme",
+            "stages must include approval",
+            id="no-approval-stage",
+        ),
+        pytest.param(
             JINAN,
             "onsite = 0.3",
             "onsite = 0.2\ndefence = 0.1",
