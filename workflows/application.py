@@ -41,23 +41,12 @@ with workflow.unsafe.imports_passed_through():
         require_role,
         wait_done_or_deadline,
     )
+    from workflows.rules import aggregate, expert_total
 
 # The signal name the cycle listens on; a string, since the cycle module imports this one.
 PROGRESS_SIGNAL = "application_progress"
 # What an application awaits when no expert scored before the deadline.
 EXTENSION_NEEDED = "coordinator:extend"
-# With this many expert scores or more, the highest and the lowest are dropped before averaging.
-TRIM_FROM = 5
-
-
-def expert_total(scores: dict[str, float]) -> float:
-    return round(sum(scores.values()), 2)
-
-
-def aggregate(totals: list[float]) -> float:
-    """Mean of the experts' totals, without the highest and lowest once there are enough of them."""
-    kept = sorted(totals)[1:-1] if len(totals) >= TRIM_FROM else totals
-    return round(sum(kept) / len(kept), 2)
 
 
 @workflow.defn

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import random
 from datetime import datetime
 
 from temporalio import workflow
@@ -61,7 +60,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from schemas.notice import NoticeInput, NoticeResult
     from schemas.notification import MessageRequest
-    from schemas.programme import APPLICATION_STAGES, ApplicantKind, Duration, Expert, Stage, StageKind
+    from schemas.programme import APPLICATION_STAGES, ApplicantKind, Duration, Stage, StageKind
     from schemas.records import ApplicationOutcome, CycleProgress, CycleResults
     from schemas.title import TitleGrant, TitleHolder
     from workflows.application import PROGRESS_SIGNAL, ApplicationWorkflow
@@ -79,14 +78,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.consultation import ConsultationWorkflow
     from workflows.ladder import batch_problem, lookup
     from workflows.notice import PublicNoticeWorkflow
-
-
-def draw_experts(seed: str, pool: list[Expert], form: ApplicationForm, count: int) -> list[str]:
-    """Experts for one application, drawn reproducibly from the pool without declared conflicts."""
-    conflicted = {form.name, form.credit_code}
-    eligible = sorted(e.id for e in pool if not conflicted & set(e.conflicts))
-    rng = random.Random(int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big"))  # noqa: S311
-    return sorted(rng.sample(eligible, min(count, len(eligible))))
+    from workflows.rules import draw_experts, propose, rank, recommend
 
 
 @workflow.defn
@@ -217,13 +209,9 @@ class AwardCycleWorkflow:
         )
 
     def _ranked(self, *, by_expert_score: bool = False) -> list[str]:
-        def key(application_id: str) -> tuple[float, float, str]:
-            p = self._progress[application_id]
-            first = p.expert_score if by_expert_score else p.final_score
-            return (-(first or 0.0), -(p.expert_score or 0.0), application_id)
-
         # The direct channel is not ranked: its entrants were judged by the programme they come from.
-        return sorted((a for a in self._active() if a not in self._direct), key=key)
+        ranked = (a for a in self._active() if a not in self._direct)
+        return rank(self._progress, ranked, by_expert_score=by_expert_score)
 
     async def _conclude(self, application_ids: list[str], outcome: Outcome, reason: str) -> None:
         for application_id in application_ids:
@@ -244,8 +232,7 @@ class AwardCycleWorkflow:
             return
         ranked = self._ranked()
         quotas = self._programme.quotas
-        for place, application_id in enumerate(ranked[: quotas.winners + quotas.nominations]):
-            self._proposed[application_id] = Outcome.WINNER if place < quotas.winners else Outcome.NOMINATION
+        self._proposed.update(propose(ranked, quotas))
         for application_id in self._active():
             if application_id in self._direct:
                 self._proposed[application_id] = Outcome.WINNER  # beside the quota, as 省市直通 entrants
@@ -380,30 +367,18 @@ class AwardCycleWorkflow:
         self._completed = True
 
     def _recommend(self) -> list[RecommendedCandidate]:
-        """Winners first, then nominations, by score, within each fed programme's quota per applicant kind."""
-        ranked = sorted(self._awards, key=lambda a: (a.award is not Outcome.WINNER, -(a.final_score or 0)))
-        recommended: list[RecommendedCandidate] = []
-        for feed in self._programme.feeds:
-            quota = {ApplicantKind.INDIVIDUAL: feed.individuals}
-            taken: dict[ApplicantKind, int] = {}
-            for award in ranked:
-                kind = self._forms[award.application_id].applicant_kind
-                limit = quota.get(kind, feed.organisations)
-                if taken.get(kind, 0) >= limit:
-                    continue
-                taken[kind] = taken.get(kind, 0) + 1
-                form = self._forms[award.application_id]
-                recommended.append(
-                    RecommendedCandidate(
-                        programme=feed.programme,
-                        application_id=award.application_id,
-                        name=form.name,
-                        applicant_kind=kind.value,
-                        credit_code=form.credit_code,
-                        award=award.award,
-                    )
-                )
-        return recommended
+        kinds = {a.application_id: self._forms[a.application_id].applicant_kind for a in self._awards}
+        return [
+            RecommendedCandidate(
+                programme=programme,
+                application_id=award.application_id,
+                name=award.name,
+                applicant_kind=award.applicant_kind,
+                credit_code=award.credit_code,
+                award=award.award,
+            )
+            for programme, award in recommend(self._programme.feeds, self._awards, kinds)
+        ]
 
     def _title_grant(self) -> TitleGrant:
         """Each winner now holds a title (award, nomination or brand) under dynamic management."""
