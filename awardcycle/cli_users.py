@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from store.accounts import Account
 
-# store.accounts is imported where used: loading it hashes a password, a cost every other command would pay.
+# The store is imported where used: loading it (sqlmodel, argon2) adds about 0.2 s to every other command.
 
 users_app: typer.Typer = typer.Typer(
     help="Accounts and their grants, in the local store (operator access).", no_args_is_help=True

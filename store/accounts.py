@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cache
 
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
@@ -21,12 +22,17 @@ from schemas.identity import ALL_PROGRAMMES, USERNAME_PATTERN, Grant
 from store.tables import AccessToken, AuthEvent, UserAccount, UserGrant
 
 PASSWORDS = PasswordHash((Argon2Hasher(),))
-# Verified when a username is unknown, so a wrong name costs the same time as a wrong password.
-_DUMMY_HASH = PASSWORDS.hash(secrets.token_urlsafe(16))
 MIN_PASSWORD = 10
 MAX_PASSWORD = 256
 OPERATOR = "operator"  # who acted when an account command ran with local access to the store
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified when a username is unknown, so a wrong name costs the same time as a wrong password;
+    made on first use, not at import, which every CLI command would pay for."""
+    return PASSWORDS.hash(secrets.token_urlsafe(16))
 
 
 class AuthEventKind(StrEnum):
@@ -249,7 +255,7 @@ def authenticate(
     now = datetime.now().astimezone()
     account = session.get(UserAccount, username) if len(password) <= MAX_PASSWORD else None
     if account is None:
-        PASSWORDS.verify(password[:MAX_PASSWORD], _DUMMY_HASH)
+        PASSWORDS.verify(password[:MAX_PASSWORD], _dummy_hash())
         record(session, AuthEventKind.LOGIN_FAILED, username[:64], username[:64], address, "wrong username or password")
         raise AccountError(WRONG_LOGIN, "unauthorized")
     if account.locked_until is not None and now < account.locked_until:

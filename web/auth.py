@@ -76,10 +76,19 @@ def forbidden(reason: str) -> HTTPException:
     return HTTPException(status.HTTP_403_FORBIDDEN, detail=reason)
 
 
+def csrf_value(key: bytes, digest: str) -> str:
+    """A form's CSRF value, bound to what the form belongs to (a link, a nonce cookie, a session)."""
+    return hmac.new(key, digest.encode(), "sha256").hexdigest()
+
+
 def csrf_for(request: Request, token_digest: str) -> str:
     """The CSRF value of a console session, bound to its token."""
-    key: bytes = request.app.state.csrf_key
-    return hmac.new(key, f"session:{token_digest}".encode(), "sha256").hexdigest()
+    return csrf_value(request.app.state.csrf_key, f"session:{token_digest}")
+
+
+def reader_roles(principal: Principal, programme_id: str) -> frozenset[AccountRole]:
+    """The principal's roles that read this programme's cycles; empty: none of them may be seen."""
+    return frozenset(principal.roles_on(programme_id) & set(READERS))
 
 
 def _credential(request: Request) -> tuple[str, bool] | None:
@@ -195,7 +204,7 @@ def cycle_of(workflow_id: str) -> str:
 
 async def access_to(request: Request, principal: Principal, workflow_id: str) -> Access:
     facts = await cycle_facts(request, cycle_of(workflow_id))
-    roles = frozenset(principal.roles_on(facts.programme_id) & set(READERS))
+    roles = reader_roles(principal, facts.programme_id)
     if not roles:
         raise forbidden(
             f"无权访问该项目 ({principal.username} holds no grant on {facts.programme_id}, which runs {workflow_id})"

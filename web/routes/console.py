@@ -19,8 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from schemas.common import Channel
 from store import accounts, queries
 from store.db import session
-from web.auth import MUST_CHANGE, READERS, SESSION_COOKIE, csrf_for, optional_holder, principal_of
-from web.routes.links import csrf_value
+from web.auth import MUST_CHANGE, SESSION_COOKIE, csrf_for, csrf_value, optional_holder, principal_of, reader_roles
 from web.routes.login import PasswordChange, change_own_password, log_in, revoke_session
 from web.templating import templates
 
@@ -121,7 +120,7 @@ def _visible_cycles(request: Request, holder: accounts.TokenHolder) -> list[dict
     principal = principal_of(holder)
     with session(request.app.state.engine) as s:
         rows = queries.list_cycles(s)
-    return [row.model_dump() for row in rows if principal.roles_on(row.programme_id) & set(READERS)]
+    return [row.model_dump() for row in rows if reader_roles(principal, row.programme_id)]
 
 
 @router.get("/console", response_class=HTMLResponse)

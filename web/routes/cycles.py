@@ -17,7 +17,7 @@ from schemas.holiday_file import calendar_problems
 from schemas.identity import WORKFLOW_ROLE, AccountRole
 from store import queries
 from web import visibility
-from web.auth import PERSONAL_DATA, READERS, Access, PrincipalDep, access, forbidden
+from web.auth import PERSONAL_DATA, Access, PrincipalDep, access, forbidden, reader_roles
 from web.deps import ClientDep, SessionDep, TaskQueueDep, of_kind
 from web.schemas import (
     AUTH_ERRORS,
@@ -66,9 +66,7 @@ def list_cycles(
     session: SessionDep, principal: PrincipalDep, year: Annotated[int | None, Query(ge=2000, le=2100)] = None
 ) -> CyclesPublic:
     """The cycles of the programmes the caller holds a grant on."""
-    rows = [
-        row for row in queries.list_cycles(session, year=year) if principal.roles_on(row.programme_id) & set(READERS)
-    ]
+    rows = [row for row in queries.list_cycles(session, year=year) if reader_roles(principal, row.programme_id)]
     data = [CyclePublic.model_validate(row, from_attributes=True) for row in rows]
     return CyclesPublic(data=data, count=len(data))
 

@@ -25,6 +25,7 @@ from notifications.render import OPINIONS_ZH, award_label, zh_datetime
 from schemas.application import ActReceipt, ExpertScore
 from schemas.consultation import CandidateOpinion, ConsultationAnswer, ConsultationInput, Opinion
 from store.tables import TaskLink
+from web.auth import csrf_value
 from web.ratelimit import client_address
 from web.routes.tasks import (
     EXPERT_REVIEW,
@@ -66,10 +67,6 @@ async def _security_headers(request: Request, call_next: Callable[[Request], Awa
     if request.url.path.startswith(PREFIX):
         response.headers.update(HEADERS)
     return response
-
-
-def csrf_value(key: bytes, digest: str) -> str:
-    return hmac.new(key, digest.encode(), "sha256").hexdigest()
 
 
 def _page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

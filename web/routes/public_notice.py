@@ -26,8 +26,9 @@ from schemas import ids
 from schemas.common import SHANGHAI, Actor, Channel, Role
 from schemas.notice import NoticeStatus, ObjectionAck, PublicObjection
 from schemas.notification import EMAIL_PATTERN
+from web.auth import csrf_value
 from web.ratelimit import client_address
-from web.routes.links import HEADERS, csrf_value
+from web.routes.links import HEADERS
 from web.schemas import CYCLE_ID_PATTERN
 from web.templating import templates
 
