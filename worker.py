@@ -5,20 +5,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.applications import ApplicationActivities
 from activities.archive import ArchiveActivities
 from activities.calendar import CalendarActivities
 from activities.ladder import LadderActivities
 from activities.notify import NotificationActivities
 from activities.opening import OpeningActivities
 from activities.records import RecordActivities
+from activities.starts import StartActivities
 from activities.titles import TitleActivities
-from awardcycle.settings import Settings, get_settings
 from awardcycle.temporal_client import connect
+from config.settings import Settings, get_settings
 from notifications.mailer import Mailer
 from schemas.ids import TASK_QUEUE
 from store.db import create_all, make_engine
@@ -29,6 +32,13 @@ from workflows.cycle import AwardCycleWorkflow
 from workflows.notice import PublicNoticeWorkflow
 from workflows.opening import CycleOpeningWorkflow
 from workflows.title import TitleWorkflow
+
+# Every application of a 1,000-applicant cycle and the cycle stay in memory (about half a MB each), so none
+# is replayed from its first event at each of its tasks.
+CACHED_WORKFLOWS = 2500
+# Under a batch's load a workflow's next task may wait behind others on the worker that has it cached; it
+# waits there rather than time out after the SDK's 5 s and be replayed from its first event elsewhere.
+STICKY_WAIT = timedelta(seconds=60)
 
 WORKFLOWS = [
     AwardCycleWorkflow,
@@ -54,8 +64,10 @@ def build_worker(
     notifications = NotificationActivities(settings, engine, Mailer(settings))
     archive = ArchiveActivities(client, engine)
     opening = OpeningActivities(client)
-    titles = TitleActivities(client, engine)
+    titles = TitleActivities(engine)
+    starts = StartActivities(client)
     ladder = LadderActivities(client, engine)
+    applications = ApplicationActivities(client, engine)
     return Worker(
         client,
         task_queue=task_queue,
@@ -64,6 +76,7 @@ def build_worker(
             calendar.compute_deadline,
             calendar.reminder_instants,
             records.record_cycle,
+            records.record_application,
             records.record_results,
             notifications.send_task_link,
             notifications.send_message,
@@ -71,16 +84,22 @@ def build_worker(
             archive.start_archive,
             archive.archive_histories,
             opening.open_cycle,
-            titles.start_titles,
+            starts.start_titles,
             titles.record_title,
             ladder.deliver_recommendations,
             ladder.pending_recommendations,
             ladder.settle_recommendations,
             ladder.check_recommendation,
             ladder.check_eligibility,
+            applications.start_application,
+            applications.open_stages,
+            applications.conclude_applications,
+            applications.change_deadlines,
         ],
         # The read-model activities are synchronous SQL; they run on this pool.
         activity_executor=executor or ThreadPoolExecutor(max_workers=8),
+        max_cached_workflows=CACHED_WORKFLOWS,
+        sticky_queue_schedule_to_start_timeout=STICKY_WAIT,
     )
 
 

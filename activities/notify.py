@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from awardcycle.settings import Settings
+from config.settings import Settings
 from notifications.mailer import Mailer
 from notifications.render import RenderedMessage, render
 from schemas.notification import MessageRequest, MessageSent, TaskLinkExpiry, TaskLinkRequest, TaskLinkSent

@@ -8,8 +8,8 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from awardcycle import service
-from awardcycle.service import Refused
+from activities import cycle_start
+from activities.cycle_start import CalendarMissing, CycleExists, NoEdition, NotOpenYet
 from programmes import UnknownProgrammeError, get_programme
 from schemas import ids
 from schemas.calendar import CalendarSpec
@@ -44,26 +44,24 @@ class OpeningActivities:
 
         if not programme.holds_edition(request.year):
             return refused(f"{programme.id} holds no edition in {request.year} (every {programme.every_years} years)")
-        calendar = CalendarSpec()
-        rehearsal = request.day_seconds is not None
         try:
-            service.check_calendar(programme, request.year, calendar, rehearsal=rehearsal)
-        except Refused as refusal:
-            return refused(str(refusal))
-        try:
-            await service.start_cycle(
+            await cycle_start.start_cycle_workflow(
                 self._client,
                 programme,
                 request.year,
                 task_queue=activity.info().task_queue,
                 day_seconds=request.day_seconds,
-                calendar=calendar,
+                calendar=CalendarSpec(),
                 cycle_id=cycle_id,
             )
-        except Refused as refusal:
-            if refusal.status == 409:
-                earlier = " (perhaps by an earlier attempt of this opening)" if activity.info().attempt > 1 else ""
-                return refused(ALREADY_EXISTS + earlier)
+        except (NoEdition, CalendarMissing) as refusal:
+            return refused(str(refusal))
+        except CycleExists:
+            earlier = " (perhaps by an earlier attempt of this opening)" if activity.info().attempt > 1 else ""
+            return refused(ALREADY_EXISTS + earlier)
+        try:
+            await cycle_start.until_open(self._client, cycle_id)
+        except NotOpenYet as refusal:
             # The cycle was started but has not computed its first deadline yet (no worker on its queue?).
             activity.logger.warning("%s started but not open yet: %s", cycle_id, refusal)
             return OpenCycleResult(cycle_id=cycle_id, year=request.year, started=True, reason=str(refusal))

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 from temporalio import activity
 
+from schemas.application import ApplicationView
 from schemas.records import CycleProgress, CycleResults
 from store import ladder, queries
 from store.db import session
@@ -31,6 +32,12 @@ class RecordActivities:
                 completed=progress.completed,
                 updated_at=datetime.now(UTC),
             )
+
+    @activity.defn(name="record_application")
+    def record_application(self, view: ApplicationView) -> None:
+        """One application's view; a retry, or a write overtaken by a newer one, changes nothing."""
+        with session(self._engine) as db:
+            queries.upsert_application_view(db, view)
 
     @activity.defn(name="record_results")
     def record_results(self, results: CycleResults) -> None:

@@ -10,7 +10,7 @@ from typing import Any, Self, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from awardcycle.service import Refused
+from awardcycle.service import RefusalKind, Refused
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -19,6 +19,17 @@ TRANSIENT = frozenset({502, 503, 504})
 ATTEMPTS = 6
 FIRST_PAUSE_SECONDS = 0.5
 TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+# The web app's answers read back as the kind of refusal it made (web/errors.py maps the kinds to these statuses);
+# any other status is a plain refusal.
+KIND_OF_STATUS = {
+    400: RefusalKind.REFUSED,
+    401: RefusalKind.UNAUTHORIZED,
+    403: RefusalKind.FORBIDDEN,
+    404: RefusalKind.NOT_FOUND,
+    409: RefusalKind.CONFLICT,
+    422: RefusalKind.INVALID,
+    503: RefusalKind.BUSY,
+}
 NOT_LOGGED_IN = "未登录或登录已失效 (not logged in, or the token expired): run `awardcycle login USERNAME`"
 
 
@@ -47,7 +58,8 @@ class ApiClient:
             except httpx.TransportError as error:
                 if attempt == ATTEMPTS - 1:
                     raise Refused(
-                        f"无法连接 {self.base_url} ({type(error).__name__}); is `awardcycle up` running?", 503
+                        f"无法连接 {self.base_url} ({type(error).__name__}); is `awardcycle up` running?",
+                        RefusalKind.BUSY,
                     ) from error
             else:
                 if response.status_code not in TRANSIENT or attempt == ATTEMPTS - 1:
@@ -88,4 +100,5 @@ def _answer(response: httpx.Response) -> Any:
         detail = f"{where}: {first.get('msg', 'invalid')}" if where else first.get("msg")
     if response.status_code == 401:
         detail = f"{detail} — {NOT_LOGGED_IN}" if detail else NOT_LOGGED_IN
-    raise Refused(str(detail or f"HTTP {response.status_code}"), response.status_code)
+    kind = KIND_OF_STATUS.get(response.status_code, RefusalKind.REFUSED)
+    raise Refused(str(detail or f"HTTP {response.status_code}"), kind)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -10,8 +12,11 @@ from sqlalchemy import Engine
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer
 
+from activities.chain import fetch_chain, workflow_type
+from schemas import ids
 from schemas.cycle import CycleResult
 from store import queries
 from store.db import session
@@ -22,10 +27,7 @@ class ReplayOutcome:
     workflow_id: str
     workflow_type: str
     error: str | None
-
-
-def workflow_type(history: WorkflowHistory) -> str:
-    return history.events[0].workflow_execution_started_event_attributes.workflow_type.name
+    run_index: int = 0  # which run of the workflow id's chain, when the histories come chain by chain
 
 
 def children(history: WorkflowHistory) -> list[str]:
@@ -38,20 +40,43 @@ def children(history: WorkflowHistory) -> list[str]:
 
 
 async def cycle_histories(client: Client, cycle_id: str) -> list[WorkflowHistory]:
-    cycle = await client.get_workflow_handle(cycle_id).fetch_history()
-    return [cycle] + [await client.get_workflow_handle(i).fetch_history() for i in children(cycle)]
+    """Every run of the cycle, its applications and its children, chain by chain, each chain first run first."""
+    cycle = await fetch_chain(client, cycle_id)
+    started = dict.fromkeys(i for run in cycle for i in children(run))  # children of every run, each id once
+    return (
+        cycle + await _applications(client, cycle_id) + [run for i in started for run in await fetch_chain(client, i)]
+    )
+
+
+async def _applications(client: Client, cycle_id: str) -> list[WorkflowHistory]:
+    """The applications, started by an activity rather than as children: numbered from 1 without a gap."""
+    runs: list[WorkflowHistory] = []
+    for number in itertools.count(1):
+        try:
+            runs += await fetch_chain(client, ids.application_id(cycle_id, number))
+        except RPCError as error:
+            if error.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            return runs
+    raise AssertionError("unreachable")
 
 
 async def replay_all(
     histories: Iterable[WorkflowHistory], workflows: list[type], advance: Callable[[], None] | None = None
 ) -> tuple[list[ReplayOutcome], float]:
-    """Replay each history with the current code; the first divergence of each, and histories per second."""
+    """Replay each history (one run) with the current code; the first divergence of each, and histories per second.
+
+    Runs of one workflow id replay separately, each from its own history, and are numbered in the order given.
+    """
     replayer = Replayer(workflows=workflows, data_converter=pydantic_data_converter)
-    outcomes, started, count = [], time.monotonic(), 0
+    outcomes: list[ReplayOutcome] = []
+    runs: Counter[str] = Counter()
+    started, count = time.monotonic(), 0
     for history in histories:
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
-        error = result.replay_failure
-        outcomes.append(ReplayOutcome(history.workflow_id, workflow_type(history), str(error) if error else None))
+        error = str(result.replay_failure) if result.replay_failure else None
+        outcomes.append(ReplayOutcome(history.workflow_id, workflow_type(history), error, runs[history.workflow_id]))
+        runs[history.workflow_id] += 1
         count += 1
         if advance:
             advance()

@@ -23,14 +23,14 @@ from awardcycle import service
 from awardcycle.acts import ACTS
 from awardcycle.api_client import NOT_LOGGED_IN, ApiClient
 from awardcycle.cli_token import forget_token, save_token, saved_token
-from awardcycle.service import Refused
-from awardcycle.settings import Settings, get_settings
+from awardcycle.service import RefusalKind, Refused
 from awardcycle.simulation import ApiDesk, Player, Simulator
 from awardcycle.temporal_client import connect
+from config.settings import Settings, get_settings
 from programmes import CatalogueError, get_programme, load_catalogue
-from schemas.application import ApplicationForm
+from schemas.application import ApplicationForm, ApplicationView
 from schemas.calendar import CalendarSpec
-from schemas.cycle import CycleStatus
+from schemas.cycle import CycleOverview, CycleStatus
 from schemas.holiday_file import HolidayFileError, load_holiday_file
 
 T = TypeVar("T")
@@ -158,7 +158,7 @@ def _log_in(username: str, password: str) -> int:
             try:
                 return await client.login(username, password, CLI_CLIENT_ID)
             except Refused as refusal:  # the server's reason alone: "run `awardcycle login`" helps no one here
-                raise Refused(str(refusal).removesuffix(f" — {NOT_LOGGED_IN}"), refusal.status) from refusal
+                raise Refused(str(refusal).removesuffix(f" — {NOT_LOGGED_IN}"), refusal.kind) from refusal
 
     answer = _one_line(log_in())
     save_token(settings.api_url, answer["access_token"])
@@ -209,7 +209,7 @@ def logout() -> None:
             try:
                 await client.post("/logout")
             except Refused as refusal:
-                if refusal.status != 401:
+                if refusal.kind is not RefusalKind.UNAUTHORIZED:
                     raise  # kept, so the token can still be revoked once the server answers
 
     _one_line(log_out())
@@ -304,20 +304,42 @@ def cycle_start(
         out.print(f"started {started}")
 
 
-def _status_table(status: CycleStatus) -> Table:
+def _status_table(applications: list[ApplicationView]) -> Table:
     table = Table("application", "name", "state", "score", "final", "outcome", "waiting for")
-    for a in status.applications:
-        p = a.progress
+    for a in applications:
         table.add_row(
             a.application_id.rsplit(".", 1)[-1],
             a.name,
-            p.state.value,
-            f"{p.expert_score:.1f}" if p.expert_score is not None else "",
-            f"{p.final_score:.1f}" if p.final_score is not None else "",
-            p.outcome.value if p.outcome else "",
-            ", ".join(p.waiting_for),
+            a.state.value,
+            f"{a.expert_score:.1f}" if a.expert_score is not None else "",
+            f"{a.final_score:.1f}" if a.final_score is not None else "",
+            a.outcome.value if a.outcome else "",
+            ", ".join(a.waiting_for),
         )
     return table
+
+
+def _print_heading(status: CycleOverview) -> None:
+    """Stage, deadlines and the applications counted by state: what matters before any page of them."""
+    stage = status.stage.value if status.stage else ("completed" if status.completed else "closing")
+    deadline = f" until {status.stage_deadline:%Y-%m-%d %H:%M}" if status.stage_deadline else ""
+    out.print(f"[bold]{status.cycle_id}[/bold] {status.programme_name_zh} {status.year}: {stage}{deadline}")
+    out.print(f"cycle time {status.cycle_time:%Y-%m-%d %H:%M %Z}")
+    for record in status.stages:
+        until = f"{record.deadline:%Y-%m-%d}" if record.deadline else "-"
+        ended = f", ended {record.ended_at:%Y-%m-%d}" if record.ended_at else ""
+        extended = f", extended {len(record.extensions)}×" if record.extensions else ""
+        out.print(f"  {record.stage.value:22} {record.started_at:%Y-%m-%d} → {until}{ended}{extended}")
+    counted = ", ".join(f"{state} {n}" for state, n in status.counts.items() if n)
+    out.print(f"applications: {status.application_count}" + (f" ({counted})" if counted else ""))
+
+
+def _print_page(status: CycleOverview, page: int) -> None:
+    out.print(_status_table(status.applications))
+    pages = max(1, (status.total + status.limit - 1) // status.limit)
+    shown = f"{status.offset + 1}–{status.offset + len(status.applications)}" if status.applications else "none"
+    only = f" in state {status.state.value}" if status.state else ""
+    out.print(f"page {page} of {pages}: {shown} of {status.total}{only}")
 
 
 async def _undelivered(client: ApiClient, cycle_id: str) -> list[dict[str, Any]] | None:
@@ -327,7 +349,7 @@ async def _undelivered(client: ApiClient, cycle_id: str) -> list[dict[str, Any]]
     try:
         found = await client.get(f"/cycles/{cycle_id}/undelivered", MessagesPublic)
     except Refused as refusal:
-        if refusal.status == 403:
+        if refusal.kind is RefusalKind.FORBIDDEN:
             return None
         raise
     columns = {"message_id", "purpose", "recipient", "attempts", "last_error"}
@@ -335,21 +357,27 @@ async def _undelivered(client: ApiClient, cycle_id: str) -> list[dict[str, Any]]
 
 
 @cycle_app.command("status")
-def cycle_status(cycle_id: str, as_json: JsonFlag = False) -> None:
-    """Stage, deadlines, each application's state, score and outcome, and the results."""
+def cycle_status(
+    cycle_id: str,
+    page: Annotated[int, typer.Option(min=1, help="which page of applications, from 1")] = 1,
+    limit: Annotated[int, typer.Option(min=1, max=service.PAGE_LIMIT, help="per page")] = service.DEFAULT_LIMIT,
+    state: Annotated[str | None, typer.Option(help="only applications in this state, e.g. expert_review")] = None,
+    order: Annotated[str, typer.Option(help="id, or score (highest final score first)")] = "id",
+    as_json: JsonFlag = False,
+) -> None:
+    """Stage, deadlines, applications by state, then one page of them (state, score, outcome) and the results."""
+    query = {"offset": (page - 1) * limit, "limit": limit, "state": state, "order": order}
 
-    async def both(client: ApiClient) -> tuple[CycleStatus, list[dict[str, Any]] | None]:
-        return await asyncio.gather(client.get(f"/cycles/{cycle_id}", CycleStatus), _undelivered(client, cycle_id))
+    async def both(client: ApiClient) -> tuple[CycleOverview, list[dict[str, Any]] | None]:
+        overview = client.get(f"/cycles/{cycle_id}", CycleOverview, **query)
+        return await asyncio.gather(overview, _undelivered(client, cycle_id))
 
     status, undelivered = call(both)
     if as_json:
         print_json({**status.model_dump(mode="json"), "undelivered": undelivered})
         return
-    stage = status.stage.value if status.stage else ("completed" if status.completed else "closing")
-    deadline = f" until {status.stage_deadline:%Y-%m-%d %H:%M}" if status.stage_deadline else ""
-    out.print(f"[bold]{status.cycle_id}[/bold] {status.programme_name_zh} {status.year}: {stage}{deadline}")
-    out.print(f"cycle time {status.cycle_time:%Y-%m-%d %H:%M %Z}")
-    out.print(_status_table(status))
+    _print_heading(status)
+    _print_page(status, page)
     for award in status.awards:
         out.print(f"  {award.award.value:10} {award.name} {award.final_score}")
     if status.recommended:
@@ -477,9 +505,9 @@ def simulate(
 
     Needs a coordinator's login on the programme; the server records each simulated act under it."""
 
-    async def play(client: ApiClient) -> CycleStatus:
+    async def play(client: ApiClient) -> CycleOverview:
         desk = ApiDesk(client)
-        status = await desk.cycle_status(cycle_id)
+        status = await desk.cycle_overview(cycle_id, limit=1)
         if status.day_seconds is None:
             fail(f"只有演练周期可以模拟 (simulate plays rehearsals only; {cycle_id} runs in real time)")
         player = Player(programme=get_programme(status.programme_id), seed=seed, departments=departments)
@@ -488,7 +516,7 @@ def simulate(
         shown: list[str] = []
 
         def progress(current: CycleStatus) -> None:
-            stage = current.stage.value if current.stage else "completed"
+            stage = current.stage.value if current.stage else ("completed" if current.completed else "between stages")
             if not shown or shown[-1] != stage:
                 shown.append(stage)
                 err.print(f"{current.cycle_time:%Y-%m-%d} {stage}", highlight=False)
@@ -496,13 +524,14 @@ def simulate(
         async def pause(_: CycleStatus) -> None:
             await asyncio.sleep(interval)
 
-        simulator = Simulator(desk, cycle_id, player, pause, on_status=progress)
+        warn = lambda text: err.print(f"[yellow]{text}[/yellow]")  # noqa: E731
+        simulator = Simulator(desk, cycle_id, player, pause, on_status=progress, on_warning=warn)
         final = await simulator.run()
         err.print(f"done: {simulator.acts} acts", highlight=False)
         return final
 
     final = call(play)
-    out.print(_status_table(final))
+    out.print(_status_table(final.applications))
 
 
 # Audit
@@ -511,7 +540,7 @@ def simulate(
 @audit_app.command("replay")
 def audit_replay(
     cycle: Annotated[str | None, typer.Option("--cycle", help="every workflow of a cycle, from the server")] = None,
-    workflow_id: Annotated[str | None, typer.Option(help="one workflow, from the server")] = None,
+    workflow_id: Annotated[str | None, typer.Option(help="one workflow, every run of it, from the server")] = None,
     archive: Annotated[bool, typer.Option("--archive", help="the histories archived in the store")] = False,
     file: Annotated[list[Path] | None, typer.Option("--file", help="a history JSON file")] = None,
     as_json: JsonFlag = False,
@@ -519,7 +548,8 @@ def audit_replay(
     """Replay histories with the current workflow code; exit non-zero on any divergence."""
     from rich.progress import Progress
 
-    from awardcycle.archive import ArchiveTampered, HistoryFileError, load_archived, verify_file
+    from activities.chain import fetch_chain
+    from awardcycle.archive import ArchiveChainBroken, ArchiveTampered, HistoryFileError, load_archived, verify_file
     from awardcycle.audit import cycle_histories, replay_all
     from worker import WORKFLOWS
 
@@ -535,8 +565,8 @@ def audit_replay(
             histories = run(lambda client: cycle_histories(client, cycle))
         else:
             one = workflow_id or ""
-            histories = [run(lambda client: client.get_workflow_handle(one).fetch_history())]
-    except (ArchiveTampered, HistoryFileError) as error:
+            histories = run(lambda client: fetch_chain(client, one))  # every run, if it continued as new
+    except (ArchiveTampered, ArchiveChainBroken, HistoryFileError) as error:
         fail(str(error))
     if not histories:
         fail("no histories to replay")
@@ -556,7 +586,8 @@ def audit_replay(
     else:
         for outcome in outcomes:
             mark = "[green]ok[/green]" if outcome.error is None else f"[red]FAILED[/red] {outcome.error}"
-            out.print(f"{outcome.workflow_id} ({outcome.workflow_type}) {mark}", highlight=False)
+            run_label = f" run {outcome.run_index}" if outcome.run_index else ""  # a later run of its chain
+            out.print(f"{outcome.workflow_id}{run_label} ({outcome.workflow_type}) {mark}", highlight=False)
         out.print(f"{len(outcomes)} replayed, {len(failed)} failed, {rate:.1f} histories/s")
     if failed:
         raise typer.Exit(1)

@@ -23,8 +23,8 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNa
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from awardcycle.settings import Settings
 from awardcycle.temporal_client import dev_server_path
+from config.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ class DevServer:
     ui_url: str
     namespace: str
     log_file: Path
+    pid: int
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ async def start_dev_server(settings: Settings, *, ready_timeout: float = 60.0) -
             ui_url=f"http://127.0.0.1:{settings.temporal_ui_port}",
             namespace=settings.temporal_namespace,
             log_file=log_file,
+            pid=process.pid,
         )
     finally:
         await _stop(process)

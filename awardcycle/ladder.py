@@ -1,6 +1,6 @@
 """The climb at a glance: per tier the cycles of a year, per applicant the path through tiers and years.
 
-Closed cycles are read from the store; running ones are asked for their live status, so an applicant
+Closed cycles are read from their records; running ones from the application read model, so an applicant
 still under review shows up before its cycle announces.
 """
 
@@ -10,15 +10,12 @@ import asyncio
 
 from pydantic import Field
 from sqlalchemy import Engine
-from temporalio.client import Client
 
-from awardcycle import service
-from awardcycle.service import Refused
 from programmes import load_catalogue
 from schemas.common import Model
 from schemas.ladder import holder_key
 from schemas.programme import Level, Programme
-from store import ladder
+from store import ladder, queries
 from store.db import session
 from store.tables import CycleRow
 from store.titles import titles_of
@@ -65,7 +62,7 @@ def _order(catalogue: dict[str, Programme]) -> dict[str, int]:
     return {p.id: LEVELS.index(p.level) for p in catalogue.values()}
 
 
-async def ladder_view(client: Client, engine: Engine, year: int) -> LadderView:
+async def ladder_view(engine: Engine, year: int) -> LadderView:
     catalogue = load_catalogue()
     rows = await asyncio.to_thread(_cycles, engine, year)
     tiers = [
@@ -86,7 +83,7 @@ async def ladder_view(client: Client, engine: Engine, year: int) -> LadderView:
         )
         for level in LEVELS
     ]
-    live = await _running_applicants(client, [r for r in rows if not r.completed])
+    live = await asyncio.to_thread(_running_applicants, engine, [r for r in rows if not r.completed])
     holders = await asyncio.to_thread(_holders_of_year, engine, year)
     holders.update({key: name for key, (name, _) in live.items()})
     order = _order(catalogue)
@@ -104,19 +101,17 @@ def _cycles(engine: Engine, year: int) -> list[CycleRow]:
         return ladder.cycles_of_year(s, year=year)
 
 
-async def _running_applicants(client: Client, rows: list[CycleRow]) -> dict[str, tuple[str, list[Step]]]:
-    """Holder key → name and steps, for the applications of running cycles (not stored until they announce)."""
+def _running_applicants(engine: Engine, rows: list[CycleRow]) -> dict[str, tuple[str, list[Step]]]:
+    """Holder key → name and steps, for the applications of running cycles (not recorded until they announce)."""
     found: dict[str, tuple[str, list[Step]]] = {}
-    for row in rows:
-        try:
-            status = await service.cycle_status(client, row.cycle_id)
-        except Refused:
-            continue  # gone from the server; the store is all there is
-        for application in status.applications:
-            key = holder_key(application.applicant_kind, application.credit_code, application.name)
-            state = application.progress.outcome or application.progress.state
-            step = Step(year=row.year, programme_id=row.programme_id, event="applied", detail=f"under review: {state}")
-            found.setdefault(key, (application.name, []))[1].append(step)
+    with session(engine) as s:
+        for row in rows:
+            for application in queries.application_views(s, cycle_id=row.cycle_id):
+                key = holder_key(application.applicant_kind, application.credit_code, application.name)
+                state = (application.outcome or application.state).value
+                detail = f"under review: {state}"
+                step = Step(year=row.year, programme_id=row.programme_id, event="applied", detail=detail)
+                found.setdefault(key, (application.name, []))[1].append(step)
     return found
 
 

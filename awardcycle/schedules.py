@@ -32,7 +32,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from awardcycle.service import Refused
+from awardcycle.service import RefusalKind, Refused
 from programmes import CatalogueError, get_programme
 from schemas import ids
 from schemas.common import SHANGHAI, Model
@@ -111,7 +111,7 @@ def plan_schedule(
         try:
             programme = get_programme(programme)
         except CatalogueError as error:
-            raise Refused(str(error), status=404) from error
+            raise Refused(str(error), RefusalKind.NOT_FOUND) from error
     now = now or datetime.now(UTC)
     year = first_year if first_year is not None else next_edition(programme, now.astimezone(SHANGHAI).year)
     if not programme.holds_edition(year):
@@ -209,7 +209,9 @@ async def create_schedule(
     try:
         handle = await client.create_schedule(sid, plan.schedule)
     except ScheduleAlreadyRunningError as error:
-        raise Refused(f"计划已存在 (schedule {sid} already exists; pause, resume or delete it)", status=409) from error
+        raise Refused(
+            f"计划已存在 (schedule {sid} already exists; pause, resume or delete it)", RefusalKind.CONFLICT
+        ) from error
     return await _summary(client, await handle.describe())
 
 
@@ -267,7 +269,7 @@ async def _describe(client: Client, sid: str) -> ScheduleDescription:
 
 def _unknown(sid: str) -> Refused:
     hint = "" if sid.startswith(PREFIX) else f"; schedule ids look like {PREFIX}PROGRAMME"
-    return Refused(f"未找到计划 (no schedule {sid!r}{hint})", status=404)
+    return Refused(f"未找到计划 (no schedule {sid!r}{hint})", RefusalKind.NOT_FOUND)
 
 
 async def _summary(client: Client, description: ScheduleDescription) -> OpeningSchedule:

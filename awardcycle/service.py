@@ -3,67 +3,81 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, timedelta
+from datetime import timedelta
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from sqlalchemy import Engine
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.calendar import CalendarError, WorkingDayCalendar
+from activities import cycle_start
+from activities.cycle_start import CycleExists, CycleStartError
+from activities.rpc import transient
 from awardcycle.acts import ACTS
-from programmes import load_catalogue
 from schemas import ids
-from schemas.application import ApplicationForm, ApplicationStatus, ScoringTask
+from schemas.application import ApplicationForm, ApplicationState, ApplicationStatus, ApplicationView, ScoringTask
 from schemas.calendar import CalendarSpec
-from schemas.common import SHANGHAI, Actor
+from schemas.common import Actor
 from schemas.consultation import ConsultationInput, ConsultationStatus
 from schemas.credit_code import credit_code_problem
-from schemas.cycle import ApplicationAccepted, ApplicationSubmission, CycleInput, CycleStatus
-from schemas.ladder import Recommender
+from schemas.cycle import (
+    EVENTS_PER_RUN,
+    ApplicationAccepted,
+    ApplicationSubmission,
+    CycleOverview,
+    CycleStatus,
+)
 from schemas.notice import NoticeStatus
 from schemas.programme import Programme
-from workflows.cycle import AwardCycleWorkflow
+from store import queries
+from store.db import session
+from workflows.cycle import HANDING_OVER, AwardCycleWorkflow
 
 R = TypeVar("R", bound=BaseModel)
+
+
+class RefusalKind(StrEnum):
+    """Why a request was refused, as its caller acts on it; the web app answers each with its HTTP status."""
+
+    REFUSED = "refused"  # understood, but not possible as asked (no edition that year, no holiday data)
+    INVALID = "invalid"  # a value that fails its check: a credit code, a page size, a form field
+    UNAUTHORIZED = "unauthorized"  # no one is logged in, or the token expired
+    FORBIDDEN = "forbidden"  # logged in, but not allowed this
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"  # the workflow refused the act in its present state, or the id is taken
+    CLOSED = "closed"  # the workflow has ended and accepts nothing more
+    BUSY = "busy"  # the server is away or overloaded: ask again later
 
 
 class Refused(Exception):
     """A request was refused; the message is the one-line reason shown to the person."""
 
-    def __init__(self, reason: str, status: int = 400) -> None:
+    def __init__(self, reason: str, kind: RefusalKind = RefusalKind.REFUSED) -> None:
         super().__init__(reason)
-        self.status = status
+        self.kind = kind
 
 
 def check_calendar(programme: Programme, year: int, calendar: CalendarSpec, *, rehearsal: bool) -> None:
     """Fail closed before a cycle starts if its planned schedule reaches a year without holiday data."""
-    if not programme.holds_edition(year):
-        raise Refused(f"{programme.name_zh} 在 {year} 年不举办 ({programme.id} holds no edition in {year})")
-    days = WorkingDayCalendar(calendar)
-    instant = programme.opens_at(year) if rehearsal else datetime.now(SHANGHAI)
     try:
-        days.is_working_day(date(year, 1, 1))
-        for stage in programme.stages:
-            duration = programme.duration_of(stage)
-            if duration is not None:
-                instant = days.add(instant, duration)
-    except CalendarError as error:
-        raise Refused(str(error)) from error
+        cycle_start.check_calendar(programme, year, calendar, rehearsal=rehearsal)
+    except CycleStartError as error:
+        raise _refusal(error) from error
 
 
-def recommenders_of(programme: Programme) -> list[Recommender]:
-    """The catalogue's programmes that feed this one, with their quotas per edition."""
-    return [
-        Recommender(
-            programme=other.id, name_zh=other.name_zh, organisations=feed.organisations, individuals=feed.individuals
-        )
-        for other in load_catalogue().values()
-        for feed in other.feeds
-        if feed.programme == programme.id
-    ]
+def _refusal(error: CycleStartError) -> Refused:
+    """A cycle not started (or not open) as a refusal: a taken cycle id conflicts, the rest are plain refusals."""
+    kind = RefusalKind.CONFLICT if isinstance(error, CycleExists) else RefusalKind.REFUSED
+    return Refused(str(error), kind)
 
 
 async def start_cycle(
@@ -75,68 +89,36 @@ async def start_cycle(
     day_seconds: float | None = None,
     calendar: CalendarSpec | None = None,
     cycle_id: str | None = None,
+    events_per_run: int = EVENTS_PER_RUN,
 ) -> str:
-    calendar = calendar or CalendarSpec()
-    check_calendar(programme, year, calendar, rehearsal=day_seconds is not None)
-    workflow_id = cycle_id or ids.cycle_id(programme.id, year)
+    """Start the cycle and return its id once it is open (has computed its first deadline)."""
     try:
-        await client.start_workflow(
-            AwardCycleWorkflow.run,
-            CycleInput(
-                cycle_id=workflow_id,
-                programme=programme,
-                year=year,
-                day_seconds=day_seconds,
-                calendar=calendar,
-                recommenders=recommenders_of(programme),
-            ),
-            id=workflow_id,
+        workflow_id = await cycle_start.start_cycle_workflow(
+            client,
+            programme,
+            year,
             task_queue=task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            day_seconds=day_seconds,
+            calendar=calendar,
+            cycle_id=cycle_id,
+            events_per_run=events_per_run,
         )
-    except WorkflowAlreadyStartedError as error:
-        raise Refused(f"周期已存在 (cycle {workflow_id} already exists)", status=409) from error
-    await _until_open(client, workflow_id)
+        await cycle_start.until_open(client, workflow_id)
+    except CycleStartError as error:
+        raise _refusal(error) from error
     return workflow_id
 
 
-async def _until_open(client: Client, cycle_id: str, seconds: float = 60) -> None:
-    """Return once the cycle has computed its first deadline, so the caller can apply at once."""
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + seconds
-    handle = client.get_workflow_handle(cycle_id)
-    while loop.time() < give_up:
-        try:
-            status = await handle.query("status", result_type=CycleStatus, rpc_timeout=timedelta(seconds=5))
-        except RPCError as error:
-            if not transient(error):
-                raise
-        else:
-            if status.stages:
-                return
-        await asyncio.sleep(0.1)
-    raise Refused(
-        f"周期已创建但未开启 (cycle {cycle_id} started but did not open in {seconds:.0f} s; is a worker running?)"
-    )
-
-
-BUSY = (
-    RPCStatusCode.DEADLINE_EXCEEDED,
-    RPCStatusCode.UNAVAILABLE,
-    RPCStatusCode.RESOURCE_EXHAUSTED,  # "consistent query buffer is full", rate limits
-    RPCStatusCode.CANCELLED,
-)
-# A workflow whose last task failed (a worker restarting, a task timed out) answers no query until retried.
-TASK_FAILED = "Workflow Task in failed state"
 QUERY_ATTEMPTS = 3
+# A cycle hands over to its next run in a few workflow tasks; a submission refused meanwhile is asked again.
+HANDOVER_ATTEMPTS = 20
 FIRST_RETRY_SECONDS = 0.5
 # A workflow whose task keeps failing holds a query for 30 s before the server gives up; ask again sooner.
 QUERY_TIMEOUT = timedelta(seconds=10)
 
 
-def transient(error: RPCError) -> bool:
-    """A busy or briefly unreachable server: asking again later is the answer."""
-    return error.status in BUSY or "Timeout expired" in error.message or TASK_FAILED in error.message
+# A busy server may take an act and not answer in time: the caller looks before acting again.
+UNANSWERED = "服务器繁忙，未及时答复；请查看是否已记录后再试 (the server did not answer in time; check, then retry)"
 
 
 def _reason(error: BaseException) -> str:
@@ -150,13 +132,17 @@ async def _call(coro: Any, handle: WorkflowHandle[Any, Any] | None = None) -> An
     try:
         return await coro
     except WorkflowUpdateFailedError as error:
-        raise Refused(_reason(error), status=409) from error
+        raise Refused(_reason(error), RefusalKind.CONFLICT) from error
+    except WorkflowUpdateRPCTimeoutOrCancelledError as error:
+        raise Refused(UNANSWERED, RefusalKind.BUSY) from error
     except RPCError as error:
         if transient(error) or error.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             raise  # busy (the caller may ask again), or not a refusal at all
         if handle is not None and await _closed(handle):
-            raise Refused(f"任务已结束 (the workflow {handle.id} is closed; nothing more is accepted)", 409) from error
-        raise Refused(f"未找到 (not found: {handle.id if handle else error.message})", status=404) from error
+            raise Refused(
+                f"任务已结束 (the workflow {handle.id} is closed; nothing more is accepted)", RefusalKind.CLOSED
+            ) from error
+        raise Refused(f"未找到 (not found: {handle.id if handle else error.message})", RefusalKind.NOT_FOUND) from error
 
 
 async def _closed(handle: WorkflowHandle[Any, Any]) -> bool:
@@ -169,14 +155,26 @@ async def _closed(handle: WorkflowHandle[Any, Any]) -> bool:
 
 async def submit_application(client: Client, cycle_id: str, form: ApplicationForm, actor: Actor) -> ApplicationAccepted:
     if form.credit_code and (problem := credit_code_problem(form.credit_code)):
-        raise Refused(problem, status=422)
+        raise Refused(problem, RefusalKind.INVALID)
     handle = client.get_workflow_handle(cycle_id)
     submission = ApplicationSubmission(actor=actor, form=form)
-    result: ApplicationAccepted = await _call(
-        handle.execute_update(AwardCycleWorkflow.submit_application, submission),
-        handle,
-    )
+    result: ApplicationAccepted = await _call(_submit(handle, submission), handle)
     return result
+
+
+async def _submit(handle: WorkflowHandle[Any, Any], submission: ApplicationSubmission) -> ApplicationAccepted:
+    """The submission, asked again while the cycle continues as new: it refused it then without recording it."""
+    pause = FIRST_RETRY_SECONDS
+    for _ in range(HANDOVER_ATTEMPTS - 1):
+        try:
+            return await handle.execute_update(AwardCycleWorkflow.submit_application, submission)
+        except WorkflowUpdateFailedError as error:
+            cause = error.__cause__
+            if not (isinstance(cause, ApplicationError) and cause.type == HANDING_OVER):
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 5)
+    return await handle.execute_update(AwardCycleWorkflow.submit_application, submission)
 
 
 async def query(client: Client, workflow_id: str, name: str, result_type: type[R], *args: str) -> R:
@@ -198,7 +196,69 @@ async def query(client: Client, workflow_id: str, name: str, result_type: type[R
 
 
 async def cycle_status(client: Client, cycle_id: str) -> CycleStatus:
+    """The cycle's own status, from its workflow; its applications are in the read model (`cycle_overview`)."""
     return await query(client, cycle_id, "status", CycleStatus)
+
+
+PAGE_LIMIT = 500  # the most applications one answer lists
+DEFAULT_LIMIT = 50
+
+
+def check_page(*, offset: int, limit: int, state: str | None, order: str) -> ApplicationState | None:
+    """The state filter, once offset, limit, state and order are known to make sense; else a 422."""
+    if not 1 <= limit <= PAGE_LIMIT:
+        raise Refused(
+            f"每页条数须为 1–{PAGE_LIMIT} (limit must be 1 to {PAGE_LIMIT}, not {limit})", RefusalKind.INVALID
+        )
+    if offset < 0:
+        raise Refused(f"起始位置不能为负数 (offset must be 0 or more, not {offset})", RefusalKind.INVALID)
+    if order not in queries.APPLICATION_ORDERS:
+        known = ", ".join(queries.APPLICATION_ORDERS)
+        raise Refused(f"未知排序方式 (unknown order {order!r}; known: {known})", RefusalKind.INVALID)
+    if state is None:
+        return None
+    try:
+        return ApplicationState(state)
+    except ValueError:
+        known = ", ".join(s.value for s in ApplicationState)
+        raise Refused(
+            f"未知申报状态 (unknown application state {state!r}; known: {known})", RefusalKind.INVALID
+        ) from None
+
+
+def _read_model(
+    engine: Engine, cycle_id: str, state: ApplicationState | None, offset: int, limit: int, order: str
+) -> tuple[list[ApplicationView], int, dict[str, int]]:
+    with session(engine) as db:
+        page, total = queries.application_page(
+            db, cycle_id=cycle_id, state=state, offset=offset, limit=limit, order=order
+        )
+        counts = queries.application_counts(db, cycle_id=cycle_id)
+    # Every state, in the order an application passes them, so a reader sees the zeros too.
+    return page, total, {s.value: counts.get(s.value, 0) for s in ApplicationState}
+
+
+async def cycle_overview(
+    client: Client,
+    engine: Engine,
+    cycle_id: str,
+    *,
+    offset: int = 0,
+    limit: int = DEFAULT_LIMIT,
+    state: str | None = None,
+    order: str = "id",
+) -> CycleOverview:
+    """The cycle's status, its applications counted by state, and one page of them from the read model.
+
+    The read model is written by the applications as they change, so it may trail a just-accepted act."""
+    wanted = check_page(offset=offset, limit=limit, state=state, order=order)
+    status, (page, total, counts) = await asyncio.gather(
+        cycle_status(client, cycle_id),
+        asyncio.to_thread(_read_model, engine, cycle_id, wanted, offset, limit, order),
+    )
+    return CycleOverview(
+        **dict(status), counts=counts, total=total, offset=offset, limit=limit, state=wanted, applications=page
+    )
 
 
 async def application_status(client: Client, application_id: str) -> ApplicationStatus:
@@ -229,7 +289,7 @@ async def perform(client: Client, workflow_id: str, act_name: str, payload: Base
     """Run one human act (an Update) and return what the workflow answered."""
     act = ACTS.get(act_name)
     if act is None:
-        raise Refused(f"未知操作 (unknown act {act_name!r}; known: {', '.join(sorted(ACTS))})", status=404)
+        raise Refused(f"未知操作 (unknown act {act_name!r}; known: {', '.join(sorted(ACTS))})", RefusalKind.NOT_FOUND)
     if not isinstance(payload, act.input):
         payload = act.input.model_validate(payload.model_dump() if isinstance(payload, BaseModel) else payload)
     handle = client.get_workflow_handle(workflow_id)

@@ -11,16 +11,18 @@ from datetime import datetime
 from typing import Protocol
 
 from pydantic import BaseModel
+from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.service import RPCError
 
 from awardcycle import service
 from awardcycle.acts import ACTS
 from awardcycle.api_client import ApiClient
-from awardcycle.service import Refused
+from awardcycle.service import PAGE_LIMIT, RefusalKind, Refused
 from schemas.application import (
     ApplicationForm,
     ApplicationState,
+    ApplicationView,
     ConditionVerdict,
     DefenceScore,
     ExpertScore,
@@ -40,7 +42,7 @@ from schemas.consultation import (
     OverdueAction,
     OverdueResolution,
 )
-from schemas.cycle import ApplicationSummary, CycleStatus, GovernmentApproval
+from schemas.cycle import CycleOverview, CycleStatus, GovernmentApproval
 from schemas.notice import NoticeObjection, NoticeStatus, ObjectionResolution, PublicObjection
 from schemas.programme import Programme, StageKind
 from workflows.application import EXTENSION_NEEDED
@@ -152,14 +154,22 @@ class Player:
         )
 
 
-Pause = Callable[[CycleStatus], Awaitable[None]]
+Pause = Callable[[CycleOverview], Awaitable[None]]
+Seen = tuple[str, int, str]  # application, view sequence, whom it awaited
 BUSY_PAUSE_SECONDS = 1.0
+# Acts in flight at once: enough to keep a 1,000-applicant stage moving, few enough not to flood the server.
+CONCURRENT_ACTS = 16
+# A clock that leaves less than this margin over the measured pace is reported as too fast.
+CLOCK_MARGIN = 1.2
+# Application views trail the cycle a little: once it completes, how long to wait for them to conclude.
+SETTLE_SECONDS = 10.0
+SETTLE_PAUSE_SECONDS = 0.1
 
 
 class Desk(Protocol):
     """Where the simulator reads a cycle and acts on it; a refused act raises `Refused`."""
 
-    async def cycle_status(self, cycle_id: str) -> CycleStatus: ...
+    async def cycle_overview(self, cycle_id: str, *, offset: int = 0, limit: int = PAGE_LIMIT) -> CycleOverview: ...
     async def application_form(self, application_id: str) -> ApplicationForm: ...
     async def consultation_status(self, workflow_id: str) -> ConsultationStatus: ...
     async def notice_status(self, workflow_id: str) -> NoticeStatus: ...
@@ -168,12 +178,13 @@ class Desk(Protocol):
 
 @dataclass(frozen=True)
 class TemporalDesk:
-    """Straight to the workflows, for tests of the workflows themselves: no account is involved."""
+    """Straight to the workflows and the read model, for tests of the workflows themselves: no account."""
 
     client: Client
+    engine: Engine
 
-    async def cycle_status(self, cycle_id: str) -> CycleStatus:
-        return await service.cycle_status(self.client, cycle_id)
+    async def cycle_overview(self, cycle_id: str, *, offset: int = 0, limit: int = PAGE_LIMIT) -> CycleOverview:
+        return await service.cycle_overview(self.client, self.engine, cycle_id, offset=offset, limit=limit)
 
     async def application_form(self, application_id: str) -> ApplicationForm:
         return await service.application_form(self.client, application_id)
@@ -194,8 +205,8 @@ class ApiDesk:
 
     api: ApiClient
 
-    async def cycle_status(self, cycle_id: str) -> CycleStatus:
-        return await self.api.get(f"/cycles/{cycle_id}", CycleStatus)
+    async def cycle_overview(self, cycle_id: str, *, offset: int = 0, limit: int = PAGE_LIMIT) -> CycleOverview:
+        return await self.api.get(f"/cycles/{cycle_id}", CycleOverview, offset=offset, limit=limit)
 
     async def application_form(self, application_id: str) -> ApplicationForm:
         return await self.api.get(f"/applications/{application_id}/form", ApplicationForm)
@@ -214,11 +225,29 @@ class ApiDesk:
         await self.api.post(f"/{ACTS[act].workflow}s/{workflow_id}/acts/{act}", body, simulate=simulated)
 
 
+async def whole_cycle(desk: Desk, cycle_id: str) -> CycleOverview:
+    """The overview with every application, read page by page: the simulator acts on all that await someone."""
+    first = await desk.cycle_overview(cycle_id)
+    applications = list(first.applications)
+    while len(applications) < first.total:
+        page = await desk.cycle_overview(cycle_id, offset=len(applications))
+        if not page.applications:
+            break  # fewer than counted a moment ago
+        applications += page.applications
+    # One page holding them all, so `limit` says how many it lists.
+    return first.model_copy(update={"applications": applications, "limit": len(applications)})
+
+
+def settled(status: CycleOverview) -> bool:
+    """Every application the cycle took in shows as concluded in the read model."""
+    return status.counts.get(ApplicationState.CONCLUDED.value, 0) >= status.application_count
+
+
 def busy(error: Exception) -> bool:
     """A refusal that asking again later answers: a busy Temporal or a web app briefly unavailable."""
     if isinstance(error, RPCError):
         return service.transient(error)
-    return isinstance(error, Refused) and error.status == 503
+    return isinstance(error, Refused) and error.kind is RefusalKind.BUSY
 
 
 @dataclass
@@ -227,20 +256,29 @@ class Simulator:
     cycle_id: str
     player: Player
     pause: Pause
-    on_status: Callable[[CycleStatus], None] | None = None
+    on_status: Callable[[CycleOverview], None] | None = None
+    on_warning: Callable[[str], None] | None = None
+    concurrency: int = CONCURRENT_ACTS
     acts: int = 0
     _forms: dict[str, ApplicationForm] = field(default_factory=dict)
     _objected: set[str] = field(default_factory=set)
     _extended: datetime | None = None
+    _warned: set[StageKind] = field(default_factory=set)
+    _acted: set[Seen] = field(default_factory=set)
+    _limit: asyncio.Semaphore = field(init=False)
 
-    async def run(self) -> CycleStatus:
+    def __post_init__(self) -> None:
+        self._limit = asyncio.Semaphore(self.concurrency)
+
+    async def run(self) -> CycleOverview:
+        """Play until the cycle completes; its last overview, every application listed."""
         while True:
             try:
-                status = await self.desk.cycle_status(self.cycle_id)
+                status = await self.overview()
                 if self.on_status:
                     self.on_status(status)
                 if status.completed:
-                    return status
+                    return await self._settled(status)
                 acted = await self.step(status)
             except (RPCError, Refused) as error:
                 if not busy(error):
@@ -250,15 +288,31 @@ class Simulator:
             if not acted:
                 await self.pause(status)
 
-    async def step(self, status: CycleStatus) -> bool:
+    async def overview(self) -> CycleOverview:
+        return await whole_cycle(self.desk, self.cycle_id)
+
+    async def _settled(self, status: CycleOverview) -> CycleOverview:
+        """The completed cycle's overview once every application's view has concluded, or after SETTLE_SECONDS."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + SETTLE_SECONDS
+        while not settled(status) and loop.time() < give_up:
+            await asyncio.sleep(SETTLE_PAUSE_SECONDS)
+            status = await self.overview()
+        return status
+
+    async def step(self, status: CycleOverview) -> bool:
         """Perform every act the cycle is waiting for; True if anything was done."""
         acts = [
-            self._application_act(summary, awaited, status)
-            for summary in status.applications
-            if summary.progress.outcome is None
-            for awaited in summary.progress.waiting_for
+            self._application_act(view, awaited, status)
+            for view in status.applications
+            if view.outcome is None
+            for awaited in view.waiting_for
+            if (view.application_id, view.sequence, awaited) not in self._acted
         ]
+        loop = asyncio.get_running_loop()
+        began, before = loop.time(), self.acts
         acted = any(await asyncio.gather(*acts))
+        self._check_clock(status, len(acts), self.acts - before, loop.time() - began)
         if status.stage is StageKind.CONSULTATION:
             for workflow_id in status.consultations:
                 acted |= await self._consultation_acts(workflow_id, status)
@@ -268,14 +322,36 @@ class Simulator:
             acted |= await self._act(status.cycle_id, "record_approval", self.player.approval(status))
         return acted
 
-    async def _act(self, workflow_id: str, act: str, payload: BaseModel | None) -> bool:
+    def _check_clock(self, status: CycleOverview, awaited: int, done: int, seconds: float) -> None:
+        """Say once per stage when the acts it awaits take longer, at the pace measured, than the whole stage lasts."""
+        stage, deadline, day = status.stage, status.stage_deadline, status.day_seconds
+        if not (done and stage and deadline and day and status.stages) or stage in self._warned or not self.on_warning:
+            return
+        lasts = (deadline - status.stages[-1].started_at).total_seconds() / 86400 * day
+        needed = awaited * seconds / done
+        if lasts > 0 and needed * CLOCK_MARGIN > lasts:
+            self._warned.add(stage)
+            fit = day * needed * CLOCK_MARGIN / lasts
+            self.on_warning(
+                f"演练时钟对本批申报过快 (the clock is too fast for this batch: {awaited} acts at "
+                f"{done / seconds:.1f}/s need {needed:.0f} s, {stage.value} lasts {lasts:.0f} s; "
+                f"--day-seconds {fit:.1f} would fit)"
+            )
+
+    async def _act(self, workflow_id: str, act: str, payload: BaseModel | None, seen: Seen | None = None) -> bool:
         if payload is None:
             return False
         try:
-            await self.desk.perform(workflow_id, act, payload)
-        except Refused as refused:
-            if refused.status in (401, 403, 503):
-                raise  # not a stale view: the simulator may not act, or the server is away
+            async with self._limit:
+                await self.desk.perform(workflow_id, act, payload)
+        except (Refused, RPCError) as error:
+            if isinstance(error, Refused) and error.kind in (RefusalKind.UNAUTHORIZED, RefusalKind.FORBIDDEN):
+                raise  # not a stale view: the simulator may not act
+            if busy(error):
+                self._acted.discard(seen)  # perhaps never taken: acted on again once the server answers
+                return False
+            if isinstance(error, RPCError):
+                raise
             return False  # the view was stale: the step was already taken or the stage moved on
         self.acts += 1
         return True
@@ -285,20 +361,23 @@ class Simulator:
             self._forms[application_id] = await self.desk.application_form(application_id)
         return self._forms[application_id]
 
-    async def _application_act(self, summary: ApplicationSummary, awaited: str, cycle: CycleStatus) -> bool:
-        app, player, state = summary.application_id, self.player, summary.progress.state
+    async def _application_act(self, view: ApplicationView, awaited: str, cycle: CycleStatus) -> bool:
+        # Once per version of the view: until the act shows there, a second score would be a revision, not news.
+        seen = (view.application_id, view.sequence, awaited)
+        self._acted.add(seen)
+        app, player, state = view.application_id, self.player, view.state
         if awaited == "secretariat" and state is ApplicationState.QUALIFICATION:
-            return await self._act(app, "decide_qualification", player.qualification(app, await self._form(app)))
+            return await self._act(app, "decide_qualification", player.qualification(app, await self._form(app)), seen)
         if awaited == "secretariat" and state is ApplicationState.MATERIAL_REVIEW:
-            return await self._act(app, "decide_materials", player.materials(app, await self._form(app)))
+            return await self._act(app, "decide_materials", player.materials(app, await self._form(app)), seen)
         if awaited == "applicant":
-            return await self._act(app, "submit_supplement", player.supplement(app, await self._form(app)))
+            return await self._act(app, "submit_supplement", player.supplement(app, await self._form(app)), seen)
         if awaited.startswith("expert:"):
-            return await self._act(app, "submit_score", player.score(app, awaited.removeprefix("expert:")))
+            return await self._act(app, "submit_score", player.score(app, awaited.removeprefix("expert:")), seen)
         if awaited == "onsite_team":
-            return await self._act(app, "record_onsite", player.onsite(app))
+            return await self._act(app, "record_onsite", player.onsite(app), seen)
         if awaited == "defence_panel":
-            return await self._act(app, "record_defence", player.defence(app))
+            return await self._act(app, "record_defence", player.defence(app), seen)
         if awaited == EXTENSION_NEEDED and self._extended != cycle.stage_deadline:
             self._extended = cycle.stage_deadline  # once per lapsed deadline, however many applications wait
             return await self._act(self.cycle_id, "extend_deadline", player.extension())

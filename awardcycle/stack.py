@@ -14,8 +14,8 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from awardcycle.embedded import start_dev_server, start_mail_sink
-from awardcycle.settings import Settings
 from awardcycle.temporal_client import connect
+from config.settings import Settings
 from schemas.identity import Grant
 from store import accounts
 from store.db import create_all, make_engine, session

@@ -10,7 +10,7 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from awardcycle.settings import Settings
+from config.settings import Settings
 
 
 async def connect(settings: Settings) -> Client:

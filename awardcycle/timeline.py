@@ -3,6 +3,9 @@
 Every entry is one event that matters to a reader: the start, stage changes, deadlines set and
 moved, each human act (an Update) with its actor and content, signals, mail, children, timers and
 the result. Decoding is table-driven: one small function per history event kind.
+
+A workflow that continues as new has a chain of runs under one id, each with its own history; the
+timeline decodes them all, first run first, and marks each hand-over from one run to the next.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
-from awardcycle.service import Refused
+from activities.chain import runs_before
+from awardcycle.service import RefusalKind, Refused
 from schemas.common import SHANGHAI, Actor
 
 Content = dict[str, Any] | list[Any] | None
@@ -32,6 +36,7 @@ class TimelineEntry(BaseModel):
     summary: str
     actor: Actor | None = None
     content: Content = None
+    run: int = 0  # the run of the workflow id's chain it happened in, 0 for the first
 
 
 class Timeline(BaseModel):
@@ -39,7 +44,8 @@ class Timeline(BaseModel):
     workflow_type: str
     entries: list[TimelineEntry]
     result: dict[str, Any] | None = None
-    status: str = "running"
+    status: str = "running"  # of the latest run
+    runs: int = 1
 
 
 # --- payloads -------------------------------------------------------------------------------
@@ -205,6 +211,7 @@ UPDATES: dict[str, Callable[[Any], str]] = {
 class _State:
     workflow_id: str
     workflow_type: str = ""
+    run: int = 0
     event_id: int = 0
     activities: dict[int, tuple[str, Any]] = field(default_factory=dict)
     updates: dict[str, str] = field(default_factory=dict)
@@ -213,6 +220,12 @@ class _State:
     result: dict[str, Any] | None = None
     status: str = "running"
 
+    def next_run(self, run: int) -> None:
+        """Event ids, update ids and timer ids are per run; the stage carries on, so a run that re-records
+        the stage it continues in is no stage change."""
+        self.run, self.result, self.status = run, None, "running"
+        self.activities, self.updates, self.timers = {}, {}, {}
+
 
 Decoded = tuple[str, str, Actor | None, Content] | None
 Decoder = Callable[[_State, Any], Decoded]
@@ -220,6 +233,10 @@ Decoder = Callable[[_State, Any], Decoded]
 
 def _started(state: _State, a: Any) -> Decoded:
     state.workflow_type = a.workflow_type.name
+    previous = a.continued_execution_run_id
+    if previous:
+        # A later run of the chain: the workflow carries on, it does not start again.
+        return "run_started", f"续跑 next run started, continuing run {previous}", None, {"continues": previous}
     value = decode(a.input.payloads)
     summary, content = STARTS.get(state.workflow_type, lambda _: (f"started {state.workflow_type}", {}))(value)
     return "started", summary, None, content or None
@@ -321,6 +338,13 @@ def _completed(state: _State, a: Any) -> Decoded:
     return "completed", f"结束 completed: {brief(result)}".rstrip(": "), actor, as_content(result)
 
 
+def _continued_as_new(state: _State, a: Any) -> Decoded:
+    # Not an ending: the next run of the chain carries on with this input (its "run_started" entry follows).
+    state.status = "continued_as_new"
+    content = {"next_run": a.new_execution_run_id} if a.new_execution_run_id else None
+    return "continued_as_new", "续跑 continued as new: the next run carries on", None, content
+
+
 def _closed(status: str) -> Decoder:
     def decoder(state: _State, a: Any) -> Decoded:
         state.status = status
@@ -353,12 +377,33 @@ DECODERS: dict[str, Decoder] = {
     "workflow_execution_terminated_event_attributes": _closed("terminated"),
     "workflow_execution_canceled_event_attributes": _closed("canceled"),
     "workflow_execution_timed_out_event_attributes": _closed("timed_out"),
-    "workflow_execution_continued_as_new_event_attributes": _closed("continued_as_new"),
+    "workflow_execution_continued_as_new_event_attributes": _continued_as_new,
 }
 
 
-def build_timeline(history: WorkflowHistory) -> Timeline:
-    state = _State(workflow_id=history.workflow_id)
+def build_timeline(*runs: WorkflowHistory) -> Timeline:
+    """The timeline of one run, or of a workflow id's chain of runs given first run first.
+
+    The entries of every run, in order; the status and result are those of the last run.
+    """
+    if not runs:
+        raise ValueError("a timeline needs the history of at least one run")
+    state = _State(workflow_id=runs[0].workflow_id)
+    entries: list[TimelineEntry] = []
+    for run, history in enumerate(runs):
+        state.next_run(run)
+        entries += _run_entries(state, history)
+    return Timeline(
+        workflow_id=state.workflow_id,
+        workflow_type=state.workflow_type,
+        entries=entries,
+        result=state.result,
+        status=state.status,
+        runs=len(runs),
+    )
+
+
+def _run_entries(state: _State, history: WorkflowHistory) -> list[TimelineEntry]:
     entries: list[TimelineEntry] = []
     for event in history.events:
         attributes = event.WhichOneof("attributes")
@@ -370,25 +415,22 @@ def build_timeline(history: WorkflowHistory) -> Timeline:
         if decoded is not None:
             kind, summary, actor, content = decoded
             at = event.event_time.ToDatetime(tzinfo=UTC)
-            entries.append(TimelineEntry(at=at, kind=kind, summary=summary, actor=actor, content=content))
-    return Timeline(
-        workflow_id=history.workflow_id,
-        workflow_type=state.workflow_type,
-        entries=entries,
-        result=state.result,
-        status=state.status,
-    )
+            entries.append(
+                TimelineEntry(at=at, kind=kind, summary=summary, actor=actor, content=content, run=state.run)
+            )
+    return entries
 
 
 async def fetch_timeline(client: Client, workflow_id: str) -> Timeline:
-    """The timeline of a workflow's latest run; `Refused(404)` if Temporal has no such workflow."""
+    """The timeline of every run of a workflow, first run first; `Refused` (not found) if Temporal has none."""
     try:
-        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        latest = await client.get_workflow_handle(workflow_id).fetch_history()
     except RPCError as error:
         if error.status is not RPCStatusCode.NOT_FOUND:
             raise
-        raise Refused(f"未找到 (no workflow has the id {workflow_id!r})", status=404) from error
-    return build_timeline(history)
+        raise Refused(f"未找到 (no workflow has the id {workflow_id!r})", RefusalKind.NOT_FOUND) from error
+    # The latest run's history holds only what happened since the last continue-as-new.
+    return build_timeline(*await runs_before(client, latest), latest)
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -411,7 +453,8 @@ def content_json(content: Content) -> str:
 
 def render_text(timeline: Timeline) -> str:
     """One line per entry (time in Asia/Shanghai, kind, actor, summary), the content indented below."""
-    lines = [f"{timeline.workflow_id} ({timeline.workflow_type}) — {timeline.status}", ""]
+    runs = f", {timeline.runs} runs" if timeline.runs > 1 else ""
+    lines = [f"{timeline.workflow_id} ({timeline.workflow_type}) — {timeline.status}{runs}", ""]
     for entry in timeline.entries:
         lines.append(f"{local_time(entry.at)}  {entry.kind:<16}  {actor_label(entry.actor)}  {entry.summary}")
         if entry.content and entry.kind not in ("completed", "child_completed"):

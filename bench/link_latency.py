@@ -49,8 +49,8 @@ import httpx
 from temporalio.client import Client
 
 from awardcycle import samples
-from awardcycle.settings import Settings
 from awardcycle.stack import embedded_stack
+from config.settings import Settings
 from programmes import get_programme
 from schemas import ids
 from schemas.calendar import CalendarSpec

@@ -21,10 +21,11 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from awardcycle import samples
-from awardcycle.settings import get_settings
 from awardcycle.temporal_client import connect
+from config.settings import get_settings
 from programmes import get_programme
 from schemas.application import ApplicationForm
 
@@ -105,6 +106,21 @@ def enter(cycle_id: str, path: Path) -> str | None:
     return f"{path.name}: {applied.stderr.strip()}" if applied.returncode else None
 
 
+def status_with_all_applications(cycle_id: str) -> dict[str, Any]:
+    """`cycle status --json`, its pages of applications joined into one list."""
+    applications: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        shown = awardcycle("cycle", "status", cycle_id, "--json", "--limit", "500", "--page", str(page))
+        if shown.returncode:
+            sys.exit(f"cycle status failed: {shown.stderr.strip()}")
+        status: dict[str, Any] = json.loads(shown.stdout)
+        applications += status["applications"]
+        if not status["applications"] or len(applications) >= status["total"]:
+            return {**status, "applications": applications}
+        page += 1
+
+
 def rehearse(day_seconds: float) -> None:
     started = time.monotonic()
     cycle_id = f"{PROGRAMME}-2026-{uuid.uuid4().hex[:6]}"
@@ -125,10 +141,10 @@ def rehearse(day_seconds: float) -> None:
     if simulated.returncode:
         sys.exit(f"simulate failed: {simulated.stderr.strip()}")
     elapsed = time.monotonic() - started
-    status = json.loads(awardcycle("cycle", "status", cycle_id, "--json").stdout)
+    status = status_with_all_applications(cycle_id)
     outcomes: dict[str, int] = {}
     for application in status["applications"]:
-        outcome = application["progress"]["outcome"]
+        outcome = application["outcome"]
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     quotas = get_programme(PROGRAMME).quotas
     winners = sum(1 for a in status["awards"] if a["award"] == "winner")

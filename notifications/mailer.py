@@ -8,7 +8,7 @@ from email.utils import format_datetime
 
 import aiosmtplib
 
-from awardcycle.settings import Settings
+from config.settings import Settings
 
 SMTP_TIMEOUT_SECONDS = 30
 

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, Protocol
 
 from pydantic import Field
 
 from schemas.calendar import CalendarSpec
 from schemas.common import Actor, Model, RehearsalClock
-from schemas.programme import ApplicantKind, Programme, Rubric, StageKind
+from schemas.programme import (
+    ApplicantKind,
+    Condition,
+    Duration,
+    ExpertReview,
+    OnsiteReview,
+    Programme,
+    Rubric,
+    ScoreWeights,
+    StageKind,
+)
 
 
 class ConditionClaim(Model):
@@ -61,11 +72,60 @@ class ApplicationState(StrEnum):
     CONCLUDED = "concluded"
 
 
+class Applicant(Protocol):
+    """Who applied, as both the form and the cycle's Entrant tell it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def applicant_kind(self) -> ApplicantKind: ...
+    @property
+    def credit_code(self) -> str | None: ...
+    @property
+    def contact_email(self) -> str: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+
+
+def applicant_facts(applicant: Applicant) -> dict[str, Any]:
+    """Who applied, as fields of a model that keeps them: the Entrant, a recommendation."""
+    return {field: getattr(applicant, field) for field in APPLICANT_FIELDS}
+
+
+APPLICANT_FIELDS = ("name", "applicant_kind", "credit_code", "contact_email", "category", "region")
+
+
+class ApplicationRules(Model):
+    """The part of a programme one application needs, so its input does not carry the whole programme."""
+
+    programme_name_zh: str
+    conditions: list[Condition]
+    supplement: Duration
+    rubric: Rubric
+    expert_review: ExpertReview
+    onsite_review: OnsiteReview | None
+    score_weights: ScoreWeights
+
+    @classmethod
+    def of(cls, programme: Programme) -> ApplicationRules:
+        return cls(
+            programme_name_zh=programme.name_zh,
+            conditions=programme.conditions,
+            supplement=programme.supplement,
+            rubric=programme.rubric,
+            expert_review=programme.expert_review,
+            onsite_review=programme.onsite_review,
+            score_weights=programme.score_weights,
+        )
+
+
 class ApplicationInput(Model):
     cycle_id: str
     application_id: str
     form: ApplicationForm
-    programme: Programme
+    rules: ApplicationRules
     clock: RehearsalClock
     calendar: CalendarSpec
     submitted_at: datetime
@@ -94,17 +154,17 @@ class Conclusion(Model):
 
 
 class ApplicationProgress(Model):
-    """Sent by an application to its cycle whenever its state changes."""
+    """Sent by an application to its cycle when it finishes a stage or concludes, and kept by the cycle.
+
+    Only what the cycle decides on: a 1,000-applicant cycle carries one per applicant into each next run."""
 
     application_id: str
     state: ApplicationState
     stage: StageKind | None
     stage_passed: bool | None = Field(default=None, description="set once the open stage is finished")
-    waiting_for: list[str] = Field(default_factory=list)
     expert_score: float | None = None
     final_score: float | None = None
     outcome: Outcome | None = None
-    reason: str = ""
 
 
 # Human acts on an application, each an Update carrying its actor.
@@ -211,6 +271,64 @@ class ApplicationStatus(Model):
     final_score: float | None
     outcome: Outcome | None
     reason: str
+
+
+class Entrant(Model):
+    """What a cycle keeps of one application across its runs: who applied and how far it has got."""
+
+    name: str
+    applicant_kind: ApplicantKind
+    credit_code: str | None
+    contact_email: str
+    category: str
+    region: str = ""
+    direct: bool = False
+    experts: list[str] = Field(default_factory=list)
+    progress: ApplicationProgress
+
+    @classmethod
+    def of(cls, application_id: str, form: ApplicationForm, *, direct: bool) -> Entrant:
+        progress = ApplicationProgress(application_id=application_id, state=ApplicationState.WAITING, stage=None)
+        return cls(**applicant_facts(form), direct=direct, progress=progress)
+
+
+class StageOpenings(Model):
+    """One batch of stage openings, each application with its own (its drawn experts differ)."""
+
+    openings: dict[str, StageOpening]
+
+
+class Conclusions(Model):
+    application_ids: list[str]
+    conclusion: Conclusion
+
+
+class DeadlineChanges(Model):
+    application_ids: list[str]
+    change: DeadlineChange
+
+
+class ApplicationView(Model):
+    """One application as the read model shows it; written by the application at every change."""
+
+    cycle_id: str
+    application_id: str
+    sequence: int = Field(ge=0, description="increases with every write; an older write never replaces a newer one")
+    name: str
+    applicant_kind: str
+    credit_code: str | None
+    category: str
+    region: str = ""
+    direct: bool = False
+    state: ApplicationState
+    stage: StageKind | None = None
+    deadline: datetime | None = None
+    waiting_for: list[str] = Field(default_factory=list)
+    experts: list[str] = Field(default_factory=list)
+    expert_score: float | None = None
+    final_score: float | None = None
+    outcome: Outcome | None = None
+    reason: str = ""
 
 
 class ApplicationResult(Model):

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from schemas.application import ApplicationForm
+from schemas.application import Applicant, applicant_facts
 from schemas.common import Actor, Model
 from schemas.programme import ApplicantKind
 
@@ -33,15 +33,10 @@ class RecommendedApplicant(Model):
     from_application_id: str
 
     @classmethod
-    def of(cls, form: ApplicationForm, application_id: str, award: str) -> RecommendedApplicant:
+    def of(cls, form: Applicant, application_id: str, award: str) -> RecommendedApplicant:
         return cls(
+            **applicant_facts(form),
             holder_key=holder_key(form.applicant_kind.value, form.credit_code, form.name),
-            name=form.name,
-            applicant_kind=form.applicant_kind,
-            credit_code=form.credit_code,
-            contact_email=form.contact_email,
-            category=form.category,
-            region=form.region,
             award=award,
             from_application_id=application_id,
         )

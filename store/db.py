@@ -13,7 +13,7 @@ from sqlmodel import Session, SQLModel, create_engine
 
 import store.tables  # registers the tables on SQLModel.metadata
 import store.titles  # noqa: F401
-from awardcycle.settings import Settings
+from config.settings import Settings
 
 
 def make_engine(settings: Settings) -> Engine:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
+from sqlalchemy import ColumnElement, func
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select, update
 
+from schemas.application import ApplicationView
 from store.tables import (
+    ApplicationViewRow,
     CycleRow,
     HistoryArchive,
     OutboxMessage,
@@ -58,6 +64,94 @@ def list_cycles(session: Session, *, year: int | None = None) -> list[CycleRow]:
     if year is not None:
         query = query.where(CycleRow.year == year)
     return list(session.exec(query))
+
+
+# Application views (the read model each ApplicationWorkflow writes; clients page through it)
+
+APPLICATION_ORDERS = ("id", "score")
+# Each backend's INSERT ... ON CONFLICT: one atomic statement, so racing writers need no retry.
+# Typed loosely: the two Insert classes share on_conflict_do_update and excluded, but no base declares them.
+_UPSERTS: dict[str, Callable[..., Any]] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+def _view_values(view: ApplicationView) -> dict[str, Any]:
+    values = view.model_dump(mode="json", exclude={"waiting_for", "experts", "deadline"})
+    return {
+        **values,
+        "deadline": view.deadline,
+        "waiting_for_json": json.dumps(view.waiting_for, ensure_ascii=False),
+        "experts_json": json.dumps(view.experts, ensure_ascii=False),
+        "updated_at": datetime.now(UTC),
+    }
+
+
+def upsert_application_view(session: Session, view: ApplicationView) -> bool:
+    """Insert the view, or replace the stored one only if `view.sequence` is higher; whether it was written.
+
+    A retried or late activity brings an older sequence and changes nothing, even when two writers race."""
+    dialect = session.get_bind().dialect.name
+    upsert = _UPSERTS.get(dialect)
+    if upsert is None:
+        raise NotImplementedError(f"the application read model needs SQLite or PostgreSQL, not {dialect}")
+    values = _view_values(view)
+    table = ApplicationViewRow.__table__  # type: ignore[attr-defined]
+    statement = upsert(table).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.application_id],
+        set_={name: statement.excluded[name] for name in values if name != "application_id"},
+        where=table.c.sequence < statement.excluded.sequence,
+    )
+    # Both backends count a conflict whose WHERE fails as no row changed.
+    return bool(session.exec(statement).rowcount == 1)
+
+
+def _view(row: ApplicationViewRow) -> ApplicationView:
+    values = row.model_dump(exclude={"waiting_for_json", "experts_json", "updated_at"})
+    return ApplicationView.model_validate(
+        {**values, "waiting_for": json.loads(row.waiting_for_json), "experts": json.loads(row.experts_json)}
+    )
+
+
+def _in_cycle(cycle_id: str, state: str | None) -> list[ColumnElement[bool]]:
+    conditions = [col(ApplicationViewRow.cycle_id) == cycle_id]
+    if state is not None:
+        conditions.append(col(ApplicationViewRow.state) == state)
+    return conditions
+
+
+def application_page(
+    session: Session, *, cycle_id: str, state: str | None, offset: int, limit: int, order: str = "id"
+) -> tuple[list[ApplicationView], int]:
+    """One page of a cycle's applications (in `state` if given) and how many match in all.
+
+    Orders: "id" (application id), "score" (final score, highest first, unscored last, then id)."""
+    if order not in APPLICATION_ORDERS:
+        raise ValueError(f"unknown order {order!r}; known: {', '.join(APPLICATION_ORDERS)}")
+    conditions = _in_cycle(cycle_id, state)
+    total = session.exec(select(func.count()).select_from(ApplicationViewRow).where(*conditions)).one()
+    by_id = col(ApplicationViewRow.application_id)
+    ordering = [by_id] if order == "id" else [col(ApplicationViewRow.final_score).desc().nulls_last(), by_id]
+    query = select(ApplicationViewRow).where(*conditions).order_by(*ordering).offset(offset).limit(limit)
+    return [_view(row) for row in session.exec(query)], total
+
+
+def application_views(
+    session: Session, *, cycle_id: str, state: str | None = None, page: int = 500
+) -> list[ApplicationView]:
+    """Every application of a cycle (in `state` if given), read `page` rows at a time, by id."""
+    found: list[ApplicationView] = []
+    while True:
+        rows, total = application_page(session, cycle_id=cycle_id, state=state, offset=len(found), limit=page)
+        found += rows
+        if not rows or len(found) >= total:
+            return found
+
+
+def application_counts(session: Session, *, cycle_id: str) -> dict[str, int]:
+    """A cycle's applications by state (ApplicationState values); a state none is in is absent."""
+    state = col(ApplicationViewRow.state)
+    query = select(state, func.count()).where(*_in_cycle(cycle_id, None)).group_by(state)
+    return {found: count for found, count in session.exec(query)}
 
 
 # Results and recommendations (upserted, so a retried activity writes each row once)
@@ -235,6 +329,7 @@ def archive_history(
     *,
     workflow_id: str,
     run_id: str,
+    run_index: int,
     workflow_type: str,
     cycle_id: str,
     closed_at: datetime,
@@ -243,11 +338,12 @@ def archive_history(
     history_json: str,
     archived_at: datetime,
 ) -> HistoryArchive:
-    """Upserts by workflow id, so a retried activity stores each history once."""
+    """Upserts by (workflow id, run id), so a retried activity stores each run once."""
     row = session.merge(
         HistoryArchive(
             workflow_id=workflow_id,
             run_id=run_id,
+            run_index=run_index,
             workflow_type=workflow_type,
             cycle_id=cycle_id,
             closed_at=closed_at,
@@ -261,12 +357,19 @@ def archive_history(
     return row
 
 
-def list_archived(session: Session, *, cycle_id: str | None = None) -> list[HistoryArchive]:
-    query = select(HistoryArchive).order_by(col(HistoryArchive.cycle_id), col(HistoryArchive.workflow_id))
+def list_archived(
+    session: Session, *, cycle_id: str | None = None, workflow_id: str | None = None
+) -> list[HistoryArchive]:
+    """Archived runs by cycle and workflow id, each workflow's chain first run first."""
+    query = select(HistoryArchive).order_by(
+        col(HistoryArchive.cycle_id), col(HistoryArchive.workflow_id), col(HistoryArchive.run_index)
+    )
     if cycle_id is not None:
         query = query.where(HistoryArchive.cycle_id == cycle_id)
+    if workflow_id is not None:
+        query = query.where(HistoryArchive.workflow_id == workflow_id)
     return list(session.exec(query))
 
 
-def get_archived(session: Session, *, workflow_id: str) -> HistoryArchive | None:
-    return session.get(HistoryArchive, workflow_id)
+def get_archived(session: Session, *, workflow_id: str, run_id: str) -> HistoryArchive | None:
+    return session.get(HistoryArchive, {"workflow_id": workflow_id, "run_id": run_id})

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Text, UniqueConstraint
+from sqlalchemy import DateTime, Dialect, Index, Text, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -121,12 +121,18 @@ class OutboxMessage(SQLModel, table=True):
 
 
 class HistoryArchive(SQLModel, table=True):
-    """The exported event history of one closed workflow, kept so it can be replayed without Temporal."""
+    """The exported event history of one closed run of a workflow, kept so it can be replayed without Temporal.
+
+    A workflow that continues as new has a chain of runs under one workflow id; `run_index` orders them.
+    """
 
     __tablename__ = "history_archive"
+    # One chain per workflow id: ids are never reused (cycles are started with REJECT_DUPLICATE).
+    __table_args__ = (UniqueConstraint("workflow_id", "run_index"),)
 
     workflow_id: str = Field(primary_key=True)
-    run_id: str
+    run_id: str = Field(primary_key=True)
+    run_index: int = Field(description="0 for the first run of the chain, then one more for each continue-as-new")
     workflow_type: str
     cycle_id: str = Field(index=True)
     closed_at: datetime = Field(sa_type=UTCDateTime)
@@ -174,6 +180,37 @@ class ApplicationRecord(SQLModel, table=True):
     outcome: str
     direct: bool = False
     recorded_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ApplicationViewRow(SQLModel, table=True):
+    """One application as the web pages and CLI list it, written by its ApplicationWorkflow at every change.
+
+    A write carries an increasing `sequence`; store.queries.upsert_application_view never lets an older
+    write replace a newer one, however activities retry or race."""
+
+    __tablename__ = "application_view"
+    # Pages, filters and counts are always within one cycle.
+    __table_args__ = (Index("ix_application_view_cycle_state", "cycle_id", "state"),)
+
+    application_id: str = Field(primary_key=True)
+    cycle_id: str = Field(index=True)
+    sequence: int = Field(description="of the write stored; only a higher one replaces it")
+    name: str
+    applicant_kind: str
+    credit_code: str | None = None
+    category: str
+    region: str = ""
+    direct: bool = False
+    state: str = Field(description="an ApplicationState value")
+    stage: str | None = Field(default=None, description="a StageKind value")
+    deadline: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    waiting_for_json: str = Field(default="[]", sa_type=Text, description="JSON list of who the application awaits")
+    experts_json: str = Field(default="[]", sa_type=Text, description="JSON list of the drawn experts' ids")
+    expert_score: float | None = None
+    final_score: float | None = None
+    outcome: str | None = Field(default=None, description="an Outcome value")
+    reason: str = Field(default="", sa_type=Text)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class UserAccount(SQLModel, table=True):

@@ -18,8 +18,8 @@ from sqlalchemy import Engine
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from awardcycle.settings import Settings
 from awardcycle.temporal_client import test_server_path
+from config.settings import Settings
 from schemas.identity import Grant
 from store import accounts
 from store.db import create_all, make_engine, session

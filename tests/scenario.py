@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
+from typing import Any
 
+from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -30,7 +33,7 @@ from schemas.consultation import (
     ObjectionDecision,
     Opinion,
 )
-from schemas.cycle import CycleStatus
+from schemas.cycle import EVENTS_PER_RUN, CycleOverview
 from schemas.notice import NoticeObjection, NoticeStatus, ObjectionResolution, PublicObjection
 from schemas.programme import OnsiteReview, Programme, Quotas, StageKind
 from tests.conftest import Inbox
@@ -160,7 +163,7 @@ class ScriptedPlayer(Player):
 
 
 def day_sleeper(env: WorkflowEnvironment) -> Pause:
-    async def pause(status: CycleStatus) -> None:
+    async def pause(status: CycleOverview) -> None:
         for attempt in range(3):
             try:
                 await env.sleep(timedelta(days=1))
@@ -172,7 +175,9 @@ def day_sleeper(env: WorkflowEnvironment) -> Pause:
     return pause
 
 
-async def start(client: Client, programme: Programme, task_queue: str, tag: str) -> str:
+async def start(
+    client: Client, programme: Programme, task_queue: str, tag: str, *, events_per_run: int = EVENTS_PER_RUN
+) -> str:
     return await service.start_cycle(
         client,
         programme,
@@ -180,6 +185,7 @@ async def start(client: Client, programme: Programme, task_queue: str, tag: str)
         task_queue=task_queue,
         day_seconds=86400,
         cycle_id=ids.cycle_id(programme.id, 2026) + f"-{tag}",
+        events_per_run=events_per_run,
     )
 
 
@@ -191,23 +197,47 @@ async def apply_all(client: Client, cycle_id: str, applications: dict[str, Appli
     return labels
 
 
-async def play(env: WorkflowEnvironment, cycle_id: str, player: Player) -> CycleStatus:
-    return await Simulator(TemporalDesk(env.client), cycle_id, player, day_sleeper(env)).run()
+async def play(env: WorkflowEnvironment, engine: Engine, cycle_id: str, player: Player) -> CycleOverview:
+    """Play the whole cycle; its last overview lists every application, each concluded."""
+    return await Simulator(TemporalDesk(env.client, engine), cycle_id, player, day_sleeper(env)).run()
 
 
 async def until_stage(
-    env: WorkflowEnvironment, cycle_id: str, player: Player, stage: StageKind, *, opened: str = ""
-) -> CycleStatus:
-    """Play day by day until the cycle is in `stage` (and, if named, has opened its `opened` children)."""
-    simulator = Simulator(TemporalDesk(env.client), cycle_id, player, day_sleeper(env))
+    env: WorkflowEnvironment, engine: Engine, cycle_id: str, player: Player, stage: StageKind, *, opened: str = ""
+) -> CycleOverview:
+    """Play day by day until the cycle is in `stage` (and, if named, has opened its `opened` children);
+    its overview then lists every application."""
+    simulator = Simulator(TemporalDesk(env.client, engine), cycle_id, player, day_sleeper(env))
     for _ in range(366):
-        status = await service.cycle_status(env.client, cycle_id)
+        status = await simulator.overview()
         children = {"consultations": bool(status.consultations), "notice": status.notice is not None}
         if status.stage is stage and children.get(opened, True):
             return status
         if not await simulator.step(status):
             await env.sleep(timedelta(days=1))
     raise AssertionError(f"the cycle never reached {stage.value}")
+
+
+async def overview_showing(
+    client: Client,
+    engine: Engine,
+    cycle_id: str,
+    shown: Callable[[CycleOverview], bool],
+    *,
+    seconds: float = 10,
+    **page: Any,
+) -> CycleOverview:
+    """The cycle's overview (one page, as `service.cycle_overview` takes it) once it shows what an act did:
+    the applications write their views a little after the act."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + seconds
+    while True:
+        overview = await service.cycle_overview(client, engine, cycle_id, **page)
+        if shown(overview):
+            return overview
+        if loop.time() > give_up:
+            raise AssertionError(f"the overview of {cycle_id} never showed it: {overview.counts}")
+        await asyncio.sleep(0.05)
 
 
 def message_id(message: EmailMessage) -> str:

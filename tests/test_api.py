@@ -20,7 +20,7 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from activities.notify import NotificationActivities, token_sha256
 from awardcycle import samples
 from awardcycle.acts import ACTS
-from awardcycle.settings import Settings
+from config.settings import Settings
 from notifications.mailer import Mailer
 from programmes import get_programme
 from schemas import ids
@@ -70,6 +70,7 @@ async def test_cycle_applications_and_acts(api: httpx.AsyncClient) -> None:
 
     status = (await api.get(f"/api/v1/cycles/{cycle_id}")).json()
     assert (status["stage"], status["cycle_time"][:10]) == ("application", "2026-03-01")
+    assert (status["application_count"], status["total"], status["applications"]) == (0, 0, [])
 
     apply = f"/api/v1/cycles/{cycle_id}/applications"
     accepted = await api.post(apply, json=form(programme, 1))
@@ -95,6 +96,10 @@ async def test_cycle_applications_and_acts(api: httpx.AsyncClient) -> None:
 
     shown = await api.get(f"/api/v1/applications/{application_id}")
     assert shown.status_code == 200 and shown.json()["application_id"] == application_id
+    overview = await _eventually_shown(api, cycle_id)
+    assert overview["application_count"] == sum(overview["counts"].values()) == 1
+    [view] = overview["applications"]
+    assert (view["application_id"], view["name"]) == (application_id, form(programme, 1)["name"])
 
     decide = f"/api/v1/applications/{application_id}/acts/decide_qualification"
     claimed = {"actor": actor("secretariat", "mallory"), "verdicts": []}
@@ -120,6 +125,16 @@ def _cycle_row(cycle_id: str) -> dict[str, Any]:
         "completed": False,
         "updated_at": now,
     }
+
+
+async def _eventually_shown(api: httpx.AsyncClient, cycle_id: str) -> dict[str, Any]:
+    """The application writes its view to the read model just after it is accepted."""
+    for _ in range(100):
+        overview: dict[str, Any] = (await api.get(f"/api/v1/cycles/{cycle_id}", params={"limit": 10})).json()
+        if overview["total"]:
+            return overview
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no application of {cycle_id} reached the read model")
 
 
 async def _eventually_listed(api: httpx.AsyncClient, cycle_id: str) -> dict[str, Any]:
@@ -171,7 +186,7 @@ async def test_task_link_end_to_end(
     cycle_id = await start(env.client, programme, task_queue, f"api-{uuid.uuid4().hex[:6]}")
     await apply_all(env.client, cycle_id, forms(programme))
     status = await until_stage(
-        env, cycle_id, StrongPlayer(programme=programme), StageKind.CONSULTATION, opened="consultations"
+        env, engine, cycle_id, StrongPlayer(programme=programme), StageKind.CONSULTATION, opened="consultations"
     )
     candidates = [c.application_id for c in status.shortlist]
     assert candidates

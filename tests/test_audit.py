@@ -2,37 +2,49 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 from sqlmodel import select
 from temporalio.client import WorkflowHistory
+from temporalio.testing import WorkflowEnvironment
 
+from activities.chain import fetch_chain
 from activities.records import RecordActivities
-from awardcycle.audit import children, cycle_result, differences, replay_all, workflow_type
+from awardcycle.audit import children, cycle_histories, cycle_result, differences, replay_all
 from schemas.records import CycleProgress, CycleResults
 from store.db import session
 from store.tables import ResultRow
-from tests.replay import load
+from tests.replay import (
+    by_workflow,
+    load,
+    noting_fetches,
+    recorded_cycle_id,
+    relay,
+    relay_worker,
+)
 from worker import WORKFLOWS
 
 
-def recorded_cycle() -> WorkflowHistory:
-    return next(h for h in load() if workflow_type(h) == "AwardCycleWorkflow")
+def recorded_cycle() -> list[WorkflowHistory]:
+    """The recorded cycle's runs, first run first."""
+    return by_workflow(load())[recorded_cycle_id()]
 
 
 def test_children_and_result_come_from_the_history() -> None:
-    history = recorded_cycle()
-    started = children(history)
-    assert any(".app-" in i for i in started) and any(".consultation-" in i for i in started)
-    assert any(i.endswith(".notice") for i in started)
-    result = cycle_result(history)
+    runs = recorded_cycle()
+    started = [i for run in runs for i in children(run)]
+    assert started and all(i.startswith(f"{runs[0].workflow_id}.") for i in started)
+    assert any(".consultation-" in i for i in started) and any(i.endswith(".notice") for i in started)
+    assert not any(".app-" in i for i in started)  # an activity starts each application: no child of the cycle
+    assert [cycle_result(run) for run in runs[:-1]] == [None] * (len(runs) - 1)  # those continued as new
+    result = cycle_result(runs[-1])
     assert result is not None and result.awards and result.approval.document_number
 
 
 def test_verify_names_each_difference(engine: Engine) -> None:
-    history = recorded_cycle()
-    result = cycle_result(history)
+    result = cycle_result(recorded_cycle()[-1])
     assert result is not None
     cycle_id = result.cycle_id
     assert differences(engine, cycle_id, result)  # nothing recorded yet: every award is missing
@@ -61,3 +73,35 @@ def test_verify_names_each_difference(engine: Engine) -> None:
 async def test_recorded_histories_replay_with_a_rate() -> None:
     outcomes, rate = await replay_all(load(), WORKFLOWS)
     assert outcomes and all(o.error is None for o in outcomes) and rate > 0
+
+
+async def test_runs_of_one_workflow_replay_separately_and_are_numbered() -> None:
+    runs = recorded_cycle()
+    assert len(runs) > 1, "the recorded cycle continued as new"
+    outcomes, _ = await replay_all(runs, WORKFLOWS)
+    assert [(o.workflow_id, o.run_index, o.error) for o in outcomes] == [
+        (runs[0].workflow_id, n, None) for n in range(len(runs))
+    ]
+
+
+async def test_cycle_histories_follow_every_chain_and_the_children_of_every_run(env: WorkflowEnvironment) -> None:
+    """On a real server: a relay of three runs, each starting a child that itself runs twice."""
+    parent = f"audit-{uuid.uuid4().hex[:6]}"
+    async with relay_worker(env.client) as queue:
+        await relay(env.client, queue, parent, runs=3, children=1, child_runs=2)
+    runs = await fetch_chain(env.client, parent)
+    started = [i for run in runs for i in children(run)]
+    assert started == [f"{parent}.child-{n}-0" for n in range(3)]  # one child started in each run
+    client, fetched = noting_fetches(env.client)
+    histories = await cycle_histories(client, parent)
+    assert [h.workflow_id for h in histories] == [parent] * 3 + [i for i in started for _ in range(2)]
+    assert [h.to_json() for h in histories[:3]] == [run.to_json() for run in runs]
+    # Each chain from its latest run, then back along the links.
+    child_runs = {i: [h.run_id for h in histories if h.workflow_id == i] for i in started}
+    # The applications (numbered from 1; a relay has none) are looked for before the children.
+    assert fetched == [
+        (parent, None),
+        (parent, runs[1].run_id),
+        (parent, runs[0].run_id),
+        (f"{parent}.app-0001", None),
+    ] + [step for i in started for step in ((i, None), (i, child_runs[i][0]))]

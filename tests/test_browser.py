@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
 from awardcycle import service
-from awardcycle.settings import Settings
+from config.settings import Settings
 from programmes import get_programme
 from schemas import ids
 from schemas.consultation import Opinion
@@ -73,7 +73,7 @@ async def test_answer_in_browser(
     cycle_id = await start(env.client, programme, task_queue, f"browser-{uuid.uuid4().hex[:6]}")
     await apply_all(env.client, cycle_id, forms(programme))
     player = StrongPlayer(programme=programme)
-    status = await until_stage(env, cycle_id, player, StageKind.CONSULTATION, opened="consultations")
+    status = await until_stage(env, engine, cycle_id, player, StageKind.CONSULTATION, opened="consultations")
     candidates = status.shortlist
     assert candidates
     department = programme.departments[0]

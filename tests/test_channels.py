@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.notify import token_sha256
 from awardcycle import service
 from awardcycle.service import Refused
-from awardcycle.settings import Settings
+from config.settings import Settings
 from programmes import get_programme
 from schemas import ids
 from schemas.application import ActReceipt, ExpertLinkResend
@@ -62,11 +62,11 @@ async def _cycle(env: WorkflowEnvironment, task_queue: str, tag: str) -> tuple[s
 
 
 async def test_expert_scores_through_the_link(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, task_queue: str, inbox: Inbox
+    api: httpx.AsyncClient, env: WorkflowEnvironment, task_queue: str, inbox: Inbox, engine: Engine
 ) -> None:
     cycle_id, player = await _cycle(env, task_queue, "expert")
-    status = await until_stage(env, cycle_id, player, StageKind.EXPERT_REVIEW)
-    application_id = next(a.application_id for a in status.applications if a.progress.state == "expert_review")
+    status = await until_stage(env, engine, cycle_id, player, StageKind.EXPERT_REVIEW)
+    application_id = next(a.application_id for a in status.applications if a.state == "expert_review")
     application = await service.application_status(env.client, application_id)
     expert_id = application.experts[0]
     message = await mail(inbox, f"{application_id}/expert-{expert_id}")
@@ -118,11 +118,11 @@ async def test_expert_scores_through_the_link(
 
 
 async def test_public_objects_on_the_notice_page(
-    strict_api: httpx.AsyncClient, env: WorkflowEnvironment, task_queue: str, inbox: Inbox
+    strict_api: httpx.AsyncClient, env: WorkflowEnvironment, task_queue: str, inbox: Inbox, engine: Engine
 ) -> None:
     cycle_id, player = await _cycle(env, task_queue, "notice")
     assert (await strict_api.get(f"/notices/{cycle_id}")).status_code == 404, "no notice before its stage"
-    status = await until_stage(env, cycle_id, player, StageKind.PUBLIC_NOTICE, opened="notice")
+    status = await until_stage(env, engine, cycle_id, player, StageKind.PUBLIC_NOTICE, opened="notice")
     page = await strict_api.get(f"/notices/{cycle_id}")
     assert page.status_code == 200, page.text
     assert_private(page)
@@ -179,7 +179,7 @@ async def test_coordinator_moves_a_link_and_the_department_gets_a_receipt(
 ) -> None:
     cycle_id, player = await _cycle(env, task_queue, "resend")
     status = await until_stage(
-        env, cycle_id, StrongPlayer(programme=player.programme), StageKind.CONSULTATION, opened="consultations"
+        env, engine, cycle_id, StrongPlayer(programme=player.programme), StageKind.CONSULTATION, opened="consultations"
     )
     department = player.programme.departments[0]
     consultation_id = ids.consultation_id(cycle_id, department.id)

@@ -17,9 +17,9 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from awardcycle.settings import Settings
 from awardcycle.stack import bootstrap_admin
 from awardcycle.temporal_client import test_server_path
+from config.settings import Settings
 from store import accounts
 from store.db import create_all, make_engine, session
 from tests.conftest import free_port

@@ -12,6 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 from awardcycle import service
 from programmes import get_programme
 from schemas.application import ApplicationResult, Outcome
+from schemas.cycle import EVENTS_PER_RUN, MIN_EVENTS_PER_RUN
 from store import queries
 from store.db import session
 from tests.conftest import Inbox
@@ -23,13 +24,19 @@ async def test_qingdao_year_every_way_out(
     env: WorkflowEnvironment, task_queue: str, engine: Engine, inbox: Inbox
 ) -> None:
     programme = small(get_programme("qingdao-mayor-quality-award"))
-    cycle_id = await start(env.client, programme, task_queue, uuid.uuid4().hex[:6])
+    # Recording, the cycle continues as new between stages (as a large one does at the default), so the
+    # recorded chain replays across each hand-over. Not otherwise: the time-skipping server then hangs in
+    # about half the runs (a test-server bug like temporalio/sdk-java#1540); tests/test_scale.py covers it.
+    recording = bool(os.environ.get("AWARDCYCLE_SAVE_HISTORIES"))
+    events_per_run = MIN_EVENTS_PER_RUN if recording else EVENTS_PER_RUN
+    cycle_id = await start(env.client, programme, task_queue, uuid.uuid4().hex[:6], events_per_run=events_per_run)
     labels = await apply_all(env.client, cycle_id, forms(programme))
     player = ScriptedPlayer(programme=programme, labels=labels, departments=True)
 
-    status = await play(env, cycle_id, player)
+    status = await play(env, engine, cycle_id, player)
 
-    outcomes = {labels[a.application_id]: a.progress.outcome for a in status.applications}
+    assert len(status.applications) == status.application_count == status.counts["concluded"] == len(labels)
+    outcomes = {labels[a.application_id]: a.outcome for a in status.applications}
     assert outcomes == {
         "winner-1": Outcome.WINNER,
         "winner-2": Outcome.WINNER,
@@ -72,10 +79,11 @@ async def test_qingdao_year_every_way_out(
         handle = env.client.get_workflow_handle(application.application_id, result_type=ApplicationResult)
         assert (await handle.describe()).status is WorkflowExecutionStatus.COMPLETED
         result = await handle.result()
-        assert result.outcome is application.progress.outcome
+        assert result.outcome is application.outcome
 
-    histories = await fetch(env.client, workflow_ids(status))
+    histories = await fetch(env.client, workflow_ids(status, engine))
+    assert len([h for h in histories if h.workflow_id == cycle_id]) > (2 if recording else 0)
     results = await replay(histories)
     assert not results.replay_failures, results.replay_failures
-    if os.environ.get("AWARDCYCLE_SAVE_HISTORIES"):
+    if recording:
         save(histories)

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from awardcycle.embedded import start_mail_sink
-from awardcycle.settings import Settings
+from config.settings import Settings
 from store.db import create_all, make_engine
 from tests.conftest import add_users, login
 from web.main import create_app

@@ -13,8 +13,8 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import WorkflowExecutionStatus
 
 from awardcycle.embedded import start_dev_server, start_mail_sink
-from awardcycle.settings import Settings
 from awardcycle.temporal_client import connect
+from config.settings import Settings
 from notifications.mailer import Mailer
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
 from awardcycle import samples
-from awardcycle.settings import Settings
+from config.settings import Settings
 from programmes import get_programme
 from schemas.application import ApplicationState, ApplicationStatus
 from schemas.common import Channel

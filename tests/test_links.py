@@ -7,6 +7,7 @@ import secrets
 import uuid
 
 import httpx
+from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
 from awardcycle import service
@@ -27,12 +28,14 @@ def assert_private(response: httpx.Response) -> None:
         assert response.headers[name] == value, name
 
 
-async def test_task_page(api: httpx.AsyncClient, env: WorkflowEnvironment, task_queue: str, inbox: Inbox) -> None:
+async def test_task_page(
+    api: httpx.AsyncClient, env: WorkflowEnvironment, task_queue: str, inbox: Inbox, engine: Engine
+) -> None:
     programme = small(get_programme(QINGDAO))
     cycle_id = await start(env.client, programme, task_queue, f"links-{uuid.uuid4().hex[:6]}")
     await apply_all(env.client, cycle_id, forms(programme))
     status = await until_stage(
-        env, cycle_id, StrongPlayer(programme=programme), StageKind.CONSULTATION, opened="consultations"
+        env, engine, cycle_id, StrongPlayer(programme=programme), StageKind.CONSULTATION, opened="consultations"
     )
     candidates = status.shortlist
     assert candidates

@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.notify import NotificationActivities
-from awardcycle.settings import Settings
+from config.settings import Settings
 from notifications.mailer import Mailer
 from notifications.render import zh_datetime
 from schemas.common import SHANGHAI

@@ -23,8 +23,8 @@ from awardcycle import schedules
 from awardcycle.embedded import start_dev_server, start_mail_sink
 from awardcycle.schedules import OpeningSchedule, ScheduledAction
 from awardcycle.service import Refused
-from awardcycle.settings import Settings
 from awardcycle.temporal_client import connect
+from config.settings import Settings
 from schemas.ids import TASK_QUEUE
 from schemas.opening import OpeningInput, RehearsalOpening
 from tests.conftest import free_port

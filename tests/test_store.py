@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import StatementError
 
-from awardcycle.settings import Settings
+from config.settings import Settings
 from store import queries
 from store.db import create_all, make_engine, session
 from store.tables import OutboxStatus, RecommendationRow, ResultRow

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -11,43 +13,54 @@ from sqlalchemy import Engine
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
-from awardcycle.settings import Settings
-from awardcycle.timeline import Timeline, TimelineEntry, actor_label, build_timeline, render_text
+from activities.chain import fetch_chain
+from awardcycle.service import RefusalKind, Refused
+from awardcycle.timeline import Timeline, TimelineEntry, actor_label, build_timeline, fetch_timeline, render_text
+from config.settings import Settings
+from programmes import get_programme
 from schemas.common import Actor, Channel, Role
 from store import queries
 from store.db import session
 from tests.conftest import login
-from tests.replay import load
+from tests.replay import by_workflow, load, noting_fetches, recorded_cycle_id, relay, relay_worker
 from web.main import create_app
 from web.routes.audit import render_html
 
-CYCLE = "qingdao-mayor-quality-award-2026-56cd34"
+CYCLE = recorded_cycle_id()
+
+Chains = dict[str, list[WorkflowHistory]]
 
 
 @pytest.fixture(scope="module")
-def histories() -> dict[str, WorkflowHistory]:
-    return {h.workflow_id: h for h in load()}
+def histories() -> Chains:
+    """Every recorded workflow's runs, first run first: the cycle continued as new, so it has several."""
+    return by_workflow(load())
 
 
-def timeline(histories: dict[str, WorkflowHistory], suffix: str = "") -> Timeline:
-    return build_timeline(histories[CYCLE + suffix])
+def timeline(histories: Chains, suffix: str = "") -> Timeline:
+    return build_timeline(*histories[CYCLE + suffix])
 
 
 def entries(t: Timeline, kind: str, starts: str = "") -> list[TimelineEntry]:
     return [e for e in t.entries if e.kind == kind and e.summary.startswith(starts)]
 
 
-def test_every_history_decodes_to_plain_json(histories: dict[str, WorkflowHistory]) -> None:
-    for history in histories.values():
-        t = build_timeline(history)
-        assert t.status == "completed"
+def test_every_history_decodes_to_plain_json(histories: Chains) -> None:
+    for runs in histories.values():
+        t = build_timeline(*runs)
+        assert (t.status, t.runs) == ("completed", len(runs))
         assert t.entries[0].kind == "started" and t.entries[-1].kind == "completed"
         assert all(e.at.tzinfo is UTC for e in t.entries)
-        assert [e.at for e in t.entries] == sorted(e.at for e in t.entries)
+        # In time order within each run; the server stamps a run's start a moment before (by a millisecond in
+        # the recorded cycle) the ContinuedAsNew event that ends the run before it, so order is by run first.
+        for n in range(len(runs)):
+            at = [e.at for e in t.entries if e.run == n]
+            assert at == sorted(at)
+        assert [e.run for e in t.entries] == sorted(e.run for e in t.entries)
         json.loads(t.model_dump_json())  # round-trips: content is plain JSON, not models
 
 
-def test_consultation_answer_objection_and_decision(histories: dict[str, WorkflowHistory]) -> None:
+def test_consultation_answer_objection_and_decision(histories: Chains) -> None:
     t = timeline(histories, ".consultation-fgw")
     assert t.workflow_type == "ConsultationWorkflow"
     assert "青岛市发展和改革委员会" in t.entries[0].summary
@@ -75,7 +88,8 @@ def test_consultation_answer_objection_and_decision(histories: dict[str, Workflo
         "reason": "失信记录属实，取消候选资格",
     }
     assert [e.summary.split(":")[0] for e in entries(t, "update_completed")] == ["answer done", "decide_objection done"]
-    assert len(entries(t, "mail")) == 1 and "consultation-fgw/request" in entries(t, "mail")[0].summary
+    request, receipt = entries(t, "mail")
+    assert "consultation-fgw/request" in request.summary and "consultation-fgw/receipt-1" in receipt.summary
     assert t.result is not None and t.result["dropped"] == [f"{CYCLE}.app-0007"]
 
     text = render_text(t)
@@ -85,7 +99,7 @@ def test_consultation_answer_objection_and_decision(histories: dict[str, Workflo
     assert "失信记录属实，取消候选资格" in text
 
 
-def test_overdue_consultation_answered_by_policy(histories: dict[str, WorkflowHistory]) -> None:
+def test_overdue_consultation_answered_by_policy(histories: Chains) -> None:
     t = timeline(histories, ".consultation-fy")
     assert not entries(t, "update")  # the department never answered
     assert [e.summary.split(" (")[0] for e in entries(t, "mail")] == [
@@ -101,7 +115,7 @@ def test_overdue_consultation_answered_by_policy(histories: dict[str, WorkflowHi
     assert "system:overdue-policy via policy" in render_text(t)
 
 
-def test_cycle_stages_deadlines_approval_and_result(histories: dict[str, WorkflowHistory]) -> None:
+def test_cycle_stages_deadlines_approval_and_result(histories: Chains) -> None:
     t = timeline(histories)
     assert t.workflow_type == "AwardCycleWorkflow"
     assert t.entries[0].summary == "周期开始 cycle started: qingdao-mayor-quality-award 2026"
@@ -121,11 +135,15 @@ def test_cycle_stages_deadlines_approval_and_result(histories: dict[str, Workflo
     ]
     assert len(entries(t, "reminders")) == 1
     assert len(entries(t, "update", "submit_application")) == 10
-    assert len(entries(t, "child_started")) == 10 + 17 + 1  # applications, consultations, the notice
+    # The consultations and the notice are children; an activity starts each application.
+    assert len(entries(t, "child_started")) == 17 + 1
     (approval,) = entries(t, "update", "record_approval")
     assert approval.actor is not None and approval.actor.role is Role.COORDINATOR
-    assert approval.content == {"document_number": "政字〔2026〕82号", "approved_on": "2026-05-20"}
-    assert t.result is not None and t.result["approval"]["document_number"] == "政字〔2026〕82号"
+    assert isinstance(approval.content, dict)
+    number = approval.content["document_number"]
+    assert re.fullmatch(r"政字〔2026〕\d+号", number)
+    assert approval.content == {"document_number": number, "approved_on": "2026-05-20"}
+    assert t.result is not None and t.result["approval"]["document_number"] == number
     assert [a["application_id"] for a in t.result["awards"]] == [
         f"{CYCLE}.app-0001",
         f"{CYCLE}.app-0002",
@@ -134,12 +152,12 @@ def test_cycle_stages_deadlines_approval_and_result(histories: dict[str, Workflo
 
     text = render_text(t)
     assert "截止时间 deadline set: 2026-05-10T00:00:00+08:00" in text
-    assert "coordinator:coordinator via simulation  record_approval: document_number=政字〔2026〕82号" in text
+    assert f"coordinator:coordinator via simulation  record_approval: document_number={number}" in text
     assert "进入阶段 stage: consultation" in text
     assert text.rstrip().splitlines()[-1].startswith("结果 result: {")
 
 
-def test_application_supplement_and_resubmission(histories: dict[str, WorkflowHistory]) -> None:
+def test_application_supplement_and_resubmission(histories: Chains) -> None:
     t = timeline(histories, ".app-0005")
     assert t.entries[0].summary == "申报 application: supplemented有限公司"
     materials = entries(t, "update", "decide_materials")
@@ -158,11 +176,12 @@ def test_application_supplement_and_resubmission(histories: dict[str, WorkflowHi
     text = render_text(t)
     assert "applicant:quality05@applicant.example.cn via api  submit_supplement: documents[1]" in text
     assert "近三年审计报告" in text
-    # Times are shown in Asia/Shanghai: the first event was 23:41:57 UTC.
-    assert text.splitlines()[2].startswith("2026-11-22 07:41:57  started")
+    # Times are shown in Asia/Shanghai (UTC+8), not in UTC.
+    first = histories[next(i for i in histories if i.endswith(".app-0005"))][0].events[0].event_time.ToDatetime()
+    assert text.splitlines()[2].startswith(f"{first + timedelta(hours=8):%Y-%m-%d %H:%M:%S}  started")
 
 
-def test_notice_objection_and_resolution(histories: dict[str, WorkflowHistory]) -> None:
+def test_notice_objection_and_resolution(histories: Chains) -> None:
     t = timeline(histories, ".notice")
     assert "2026-05-20T00:00:00+08:00" in t.entries[0].summary
     lodged, resolved = entries(t, "update")
@@ -171,14 +190,14 @@ def test_notice_objection_and_resolution(histories: dict[str, WorkflowHistory]) 
     assert entries(t, "update_completed", "lodge_objection done: objection_id=GS2026-0001")
 
 
-def test_html_page_escapes_and_shows_the_answer(histories: dict[str, WorkflowHistory]) -> None:
+def test_html_page_escapes_and_shows_the_answer(histories: Chains) -> None:
     t = timeline(histories, ".consultation-fgw")
     html = render_html(t)
     assert html.startswith("<!doctype html>")
     assert "department:fgw via simulation" in html
     assert "该企业近三年存在严重失信记录" in html
     assert "失信记录属实，取消候选资格" in html
-    assert "2027-01-14" in html  # a local (Asia/Shanghai) date
+    assert "2027-01-23" in html  # a local (Asia/Shanghai) date: the consultation started 2027-01-22 16:45 UTC
     hostile = t.model_copy(update={"workflow_id": "<script>alert(1)</script>"})
     assert "<script>alert" not in render_html(hostile)
     assert "&lt;script&gt;" in render_html(hostile)
@@ -219,6 +238,59 @@ async def test_routes_show_a_live_workflow(env: WorkflowEnvironment, settings: S
         parsed = Timeline.model_validate(data.json())
         assert (parsed.workflow_type, parsed.status, parsed.result) == ("AwardCycleWorkflow", "running", None)
         assert [e.kind for e in parsed.entries] == ["started"]
+
+
+def test_a_chain_of_runs_reads_as_one_timeline(histories: Chains) -> None:
+    runs = histories[CYCLE]
+    assert len(runs) > 1, "the recorded cycle continued as new"
+    chain = build_timeline(*runs)
+    last = build_timeline(runs[-1])
+    assert (chain.runs, chain.status) == (len(runs), "completed")
+    assert chain.result is not None and chain.result == last.result  # the result of the last run
+    # Each hand-over: the run that continued as new names the next, which names the run it continues.
+    boundary = [e for e in chain.entries if e.kind in ("continued_as_new", "run_started")]
+    assert [(e.kind, e.run, e.content) for e in boundary] == [
+        entry
+        for n in range(1, len(runs))
+        for entry in (
+            ("continued_as_new", n - 1, {"next_run": runs[n].run_id}),
+            ("run_started", n, {"continues": runs[n - 1].run_id}),
+        )
+    ]
+    # The chain reads as its runs one after the other, each entry numbered with the run it happened in.
+    assert [e.model_dump(exclude={"run"}) for e in chain.entries] == [
+        e.model_dump(exclude={"run"}) for run in runs for e in build_timeline(run).entries
+    ]
+    assert [e.run for e in chain.entries] == [n for n, run in enumerate(runs) for _ in build_timeline(run).entries]
+    assert len({e.run for e in entries(chain, "update")}) > 1  # acts recorded in more than one run
+    # The stage carries over a hand-over: each is entered once, in the programme's order.
+    stages = [e.content["stage"] for e in entries(chain, "stage") if isinstance(e.content, dict)]
+    assert stages == [s.kind.value for s in get_programme("qingdao-mayor-quality-award").stages]
+    assert [e.kind for e in chain.entries].count("started") == 1 and chain.entries[-1].kind == "completed"
+    assert render_text(chain).startswith(f"{CYCLE} (AwardCycleWorkflow) — completed, {len(runs)} runs\n")
+
+    # A run that continued as new, alone, hands over; it does not end the cycle.
+    for run in runs[:-1]:
+        alone = build_timeline(run)
+        assert (alone.status, alone.entries[-1].kind, alone.result) == ("continued_as_new", "continued_as_new", None)
+
+
+async def test_fetch_timeline_decodes_every_run_of_the_workflow(env: WorkflowEnvironment) -> None:
+    workflow_id = f"timeline-{uuid.uuid4().hex[:6]}"
+    async with relay_worker(env.client) as queue:
+        await relay(env.client, queue, workflow_id, runs=3)
+    runs = await fetch_chain(env.client, workflow_id)
+    assert len(runs) == 3
+    client, fetched = noting_fetches(env.client)
+    timeline = await fetch_timeline(client, workflow_id)
+    # The latest run, then back along each first event's link.
+    assert fetched == [(workflow_id, None), (workflow_id, runs[1].run_id), (workflow_id, runs[0].run_id)]
+    assert timeline == build_timeline(*runs)
+    assert (timeline.runs, timeline.status, timeline.result) == (3, "completed", {"value": 2})
+    assert [e.kind for e in timeline.entries].count("run_started") == 2
+    with pytest.raises(Refused) as refused:
+        await fetch_timeline(client, f"{workflow_id}-missing")
+    assert refused.value.kind is RefusalKind.NOT_FOUND
 
 
 def test_a_simulated_act_names_the_user_who_ran_it() -> None:

@@ -14,7 +14,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.titles import TitleActivities
+from activities.starts import StartActivities
 from awardcycle import service
 from awardcycle.samples import credit_code
 from schemas import ids
@@ -82,7 +82,7 @@ async def start_titles(env: WorkflowEnvironment, engine: Engine, task_queue: str
     """The activity alone, as the worker on the test's queue would run it for the cycle."""
     activity_env = ActivityEnvironment(env.client)
     activity_env.info = dataclasses.replace(activity_env.info, activity_type="start_titles", task_queue=task_queue)
-    return await activity_env.run(TitleActivities(env.client, engine).start_titles, grant)
+    return await activity_env.run(StartActivities(env.client).start_titles, grant)
 
 
 def handle(env: WorkflowEnvironment, title_id: str) -> WorkflowHandle[object, TitleResult]:
@@ -208,14 +208,14 @@ async def test_spot_check_complaint_and_revocation(env: WorkflowEnvironment, tas
 
     # The title is closed: a second revocation never reaches a validator. The server answers NOT_FOUND (the
     # time-skipping server says "update <id> not found", a full server "workflow execution already completed");
-    # the CLI and the API turn that into a 409.
+    # the CLI and the API turn that into a refusal of a closed task, which the API answers 409.
     again = Revocation(actor=COORDINATOR, public_reason=reason)
     with pytest.raises(RPCError) as closed:
         await title.execute_update("revoke_title", again)
     assert closed.value.status is RPCStatusCode.NOT_FOUND
     with pytest.raises(service.Refused, match="任务已结束") as conflict:
         await service.perform(env.client, title_id, "revoke_title", again)
-    assert conflict.value.status == 409
+    assert conflict.value.kind is service.RefusalKind.CLOSED
 
     histories = await fetch(env.client, [title_id])
     results = await replay(histories)

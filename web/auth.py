@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 
 from awardcycle import service
-from awardcycle.service import Refused
+from awardcycle.service import RefusalKind, Refused
 from schemas.common import Channel
 from schemas.identity import AccountRole, Principal
 from store import accounts, queries
@@ -191,7 +191,7 @@ async def cycle_facts(request: Request, cycle_id: str) -> CycleFacts:
             try:
                 live = await service.cycle_status(request.app.state.client, cycle_id)
             except Refused as error:
-                raise Refused(f"未找到 (no cycle has the id {cycle_id!r})", status=404) from error
+                raise Refused(f"未找到 (no cycle has the id {cycle_id!r})", RefusalKind.NOT_FOUND) from error
             facts = CycleFacts(cycle_id, live.programme_id, live.day_seconds is not None)
         cache[cycle_id] = facts
     return cache[cycle_id]

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
-from awardcycle.settings import Settings
+from config.settings import Settings
 from web.ratelimit import RateLimits
 
 # Workflow kinds by the shape of their ids (schemas/ids.py builds them).

@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from temporalio.service import RPCError
 
-from awardcycle.service import Refused
+from awardcycle.service import RefusalKind, Refused
 from programmes import CatalogueError, UnknownProgrammeError
 from schemas.identity import GrantError
 from store.accounts import AccountError
@@ -21,8 +21,25 @@ def _detail(status: int, reason: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"detail": " ".join(reason.split())})
 
 
+# Every kind of refusal, with the status the web app answers it with (awardcycle/api_client.py reads them back).
+REFUSAL_STATUS = {
+    RefusalKind.REFUSED: 400,
+    RefusalKind.INVALID: 422,
+    RefusalKind.UNAUTHORIZED: 401,
+    RefusalKind.FORBIDDEN: 403,
+    RefusalKind.NOT_FOUND: 404,
+    RefusalKind.CONFLICT: 409,
+    RefusalKind.CLOSED: 409,
+    RefusalKind.BUSY: 503,
+}
+
+
+def refusal_status(refused: Refused) -> int:
+    return REFUSAL_STATUS[refused.kind]
+
+
 async def _refused(request: Request, error: Exception) -> JSONResponse:
-    status = error.status if isinstance(error, Refused) else 400
+    status = refusal_status(error) if isinstance(error, Refused) else 400
     return _detail(status, str(error))
 
 

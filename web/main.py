@@ -14,8 +14,8 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from awardcycle.settings import Settings
 from awardcycle.temporal_client import connect
+from config.settings import Settings
 from schemas.ids import TASK_QUEUE
 from store.db import create_all, make_engine
 from web.auth import CYCLE_FACTS_CACHE

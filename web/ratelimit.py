@@ -9,7 +9,7 @@ from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from awardcycle.settings import Settings
+from config.settings import Settings
 
 TOO_MANY_ZH = "操作过于频繁，请稍后再试 (too many requests from this address; try again later)"
 

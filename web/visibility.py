@@ -3,9 +3,9 @@ experts' scores for the secretariat, coordinators and auditors only while the re
 
 from __future__ import annotations
 
-from schemas.application import ApplicationForm, ApplicationState, ApplicationStatus
+from schemas.application import ApplicationForm, ApplicationState, ApplicationStatus, ApplicationView
 from schemas.consultation import ConsultationStatus
-from schemas.cycle import CycleStatus
+from schemas.cycle import CycleOverview
 from schemas.notice import NoticeStatus
 from web.auth import Access
 
@@ -18,14 +18,22 @@ class ApplicationFormView(ApplicationForm):
     contact_email: str | None = None  # type: ignore[assignment]
 
 
-def cycle_status(access: Access, status: CycleStatus) -> CycleStatus:
+def cycle_overview(access: Access, overview: CycleOverview) -> CycleOverview:
+    applications = [application_view(access, view) for view in overview.applications]
     if access.sees_personal_data:
-        return status
+        return overview.model_copy(update={"applications": applications})
     recommended = [
         entry.model_copy(update={"applicant": entry.applicant.model_copy(update={"contact_email": HIDDEN})})
-        for entry in status.recommended
+        for entry in overview.recommended
     ]
-    return status.model_copy(update={"recommended": recommended})
+    return overview.model_copy(update={"recommended": recommended, "applications": applications})
+
+
+def application_view(access: Access, view: ApplicationView) -> ApplicationView:
+    """As `application_status`: the expert score shows only to those who may see scores while review is open."""
+    if access.sees_scores or view.state is not ApplicationState.EXPERT_REVIEW:
+        return view
+    return view.model_copy(update={"expert_score": None})
 
 
 def application_status(access: Access, status: ApplicationStatus) -> ApplicationStatus:

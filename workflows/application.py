@@ -8,6 +8,8 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.notify import NotificationActivities
+    from activities.records import RecordActivities
     from schemas.application import (
         ActReceipt,
         ApplicationForm,
@@ -16,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
         ApplicationResult,
         ApplicationState,
         ApplicationStatus,
+        ApplicationView,
         Conclusion,
         DeadlineChange,
         DefenceScore,
@@ -54,7 +57,7 @@ class ApplicationWorkflow:
     @workflow.init
     def __init__(self, input: ApplicationInput) -> None:
         self._input = input
-        self._programme = input.programme
+        self._rules = input.rules
         self._state = ApplicationState.WAITING
         self._stage: StageKind | None = None
         self._deadline: datetime | None = None
@@ -74,12 +77,11 @@ class ApplicationWorkflow:
         self._revision = 0
         self._effects = SideEffects()
         self._expert_emails: dict[str, str] = {}  # addresses a coordinator moved an expert's link to
-        self._mails = False
+        self._opened: set[StageKind] = set()
+        self._sequence = 0
 
     @workflow.run
     async def run(self, input: ApplicationInput) -> ApplicationResult:
-        # Histories recorded before applicants and experts were emailed replay without the messages.
-        self._mails = workflow.patched("applicant-mail")
         self._post_to_applicant("received", "application_received", received_at=input.submitted_at.isoformat())
         while True:
             await workflow.wait_condition(lambda: bool(self._openings) or self._over())
@@ -133,7 +135,7 @@ class ApplicationWorkflow:
             return False
         unmet = [v.id for v in self._qualification.verdicts if not v.met]
         if unmet:
-            texts = {c.id: c.text for c in self._programme.conditions}
+            texts = {c.id: c.text for c in self._rules.conditions}
             self._finish(Outcome.NOT_QUALIFIED, "不符合基本条件: " + "; ".join(texts[i] for i in unmet))
             return False
         return True
@@ -151,7 +153,7 @@ class ApplicationWorkflow:
                 return True
             self._state = ApplicationState.SUPPLEMENT_REQUESTED
             self._deadline = await deadline_after(
-                cycle_now(self._input.clock), self._programme.supplement, self._input.calendar
+                cycle_now(self._input.clock), self._rules.supplement, self._input.calendar
             )
             await self._report()
             self._post_to_applicant(
@@ -186,10 +188,10 @@ class ApplicationWorkflow:
         if self._over():
             return False
         self._expert_score = aggregate([expert_total(s.scores) for s in self._scores.values()])
-        if self._expert_score < self._programme.expert_review.pass_mark:
+        if self._expert_score < self._rules.expert_review.pass_mark:
             self._finish(
                 Outcome.LOW_SCORE,
-                f"专家评审得分 {self._expert_score} 低于 {self._programme.expert_review.pass_mark}",
+                f"专家评审得分 {self._expert_score} 低于 {self._rules.expert_review.pass_mark}",
             )
             return False
         return True
@@ -200,7 +202,7 @@ class ApplicationWorkflow:
         await workflow.wait_condition(lambda: self._onsite is not None or self._over())
         if self._onsite is None:
             return False
-        rules = self._programme.onsite_review
+        rules = self._rules.onsite_review
         if not self._onsite.passed or (rules is not None and self._onsite.score < rules.pass_mark):
             self._finish(Outcome.FAILED_ONSITE, f"现场评审未通过: {self._onsite.findings}")
             return False
@@ -221,7 +223,7 @@ class ApplicationWorkflow:
 
     def _final_score(self) -> float | None:
         """Weighted score over the parts recorded so far, so candidates can be ranked at every stage."""
-        weights = self._programme.score_weights
+        weights = self._rules.score_weights
         parts = [
             (weights.expert, self._expert_score),
             (weights.onsite, self._onsite.score if self._onsite else None),
@@ -234,33 +236,31 @@ class ApplicationWorkflow:
 
     def _mail_context(self) -> dict[str, object]:
         return {
-            "programme": self._programme.name_zh,
+            "programme": self._rules.programme_name_zh,
             "cycle": f"{self._input.submitted_at.astimezone(SHANGHAI).year}年度",
             "applicant": self._input.form.name,
             "application_id": self._input.application_id,
         }
 
     def _post_to_applicant(self, purpose: str, template: str, **context: object) -> None:
-        if not self._mails:
-            return
         request = MessageRequest(
             message_id=f"{self._input.application_id}/{purpose}",
             recipient_email=self._input.form.contact_email,
             template=template,
             context={**self._mail_context(), "reason": self._reason, **context},
         )
-        self._effects.post("send_message", request)
+        self._effects.post(NotificationActivities.send_message, request)
 
     def _post_scoring_requests(self) -> None:
         """Each drawn expert gets a link to the scoring form of this application."""
-        if not self._mails or self._deadline is None:
+        if self._deadline is None:
             return
         for expert_id in self._experts:
             self._post_scoring_request(expert_id, f"{self._input.application_id}/expert-{expert_id}")
 
     def _post_scoring_request(self, expert_id: str, message_id: str) -> None:
         assert self._deadline is not None, "expert review has a deadline"
-        expert = next(e for e in self._programme.expert_review.pool if e.id == expert_id)
+        expert = next(e for e in self._rules.expert_review.pool if e.id == expert_id)
         request = TaskLinkRequest(
             message_id=message_id,
             task_id=self._input.application_id,
@@ -273,10 +273,10 @@ class ApplicationWorkflow:
             context={
                 **self._mail_context(),
                 "expert": expert.name,
-                "indicators": len(self._programme.rubric.indicators),
+                "indicators": len(self._rules.rubric.indicators),
             },
         )
-        self._effects.post("send_task_link", request)
+        self._effects.post(NotificationActivities.send_task_link, request)
 
     def _finish(self, outcome: Outcome, reason: str) -> None:
         self._outcome, self._reason = outcome, reason
@@ -298,21 +298,46 @@ class ApplicationWorkflow:
         return []
 
     async def _report(self, stage_passed: bool | None = None) -> None:
-        parent = workflow.info().parent
-        if parent is None:
-            return
+        """Every change goes to the read model; the cycle hears only of a finished stage or an outcome."""
+        self._sequence += 1
+        # In the background, so no act waits on the store; the sequence keeps a late write from undoing a newer one.
+        self._effects.post(RecordActivities.record_application, self._view())
+        told = self._conclusion is not None and self._outcome is self._conclusion.outcome
+        if stage_passed is None and (self._outcome is None or told):
+            return  # nothing the cycle waits for, or the cycle's own conclusion
         progress = ApplicationProgress(
             application_id=self._input.application_id,
             state=self._state,
             stage=self._stage,
             stage_passed=stage_passed,
+            expert_score=self._expert_score,
+            final_score=self._final_score(),
+            outcome=self._outcome,
+        )
+        await workflow.get_external_workflow_handle(self._input.cycle_id).signal(PROGRESS_SIGNAL, progress)
+
+    def _view(self) -> ApplicationView:
+        form = self._input.form
+        return ApplicationView(
+            cycle_id=self._input.cycle_id,
+            application_id=self._input.application_id,
+            sequence=self._sequence,
+            name=form.name,
+            applicant_kind=form.applicant_kind.value,
+            credit_code=form.credit_code,
+            category=form.category,
+            region=form.region,
+            direct=self._input.direct,
+            state=self._state,
+            stage=self._stage,
+            deadline=self._deadline,
             waiting_for=self._waiting_for(),
+            experts=self._experts,
             expert_score=self._expert_score,
             final_score=self._final_score(),
             outcome=self._outcome,
             reason=self._reason,
         )
-        await workflow.get_external_workflow_handle(parent.workflow_id).signal(PROGRESS_SIGNAL, progress)
 
     def _receipt(self, act: str, detail: str = "") -> ActReceipt:
         self._revision += 1
@@ -341,17 +366,20 @@ class ApplicationWorkflow:
 
     @workflow.signal
     def open_stage(self, opening: StageOpening) -> None:
-        self._openings.append(opening)
+        # Sent by a retried batch activity, so the same opening may come twice.
+        if opening.stage not in self._opened:
+            self._opened.add(opening.stage)
+            self._openings.append(opening)
 
     @workflow.signal
     async def change_deadline(self, change: DeadlineChange) -> None:
         if change.stage is self._stage and self._state is not ApplicationState.SUPPLEMENT_REQUESTED:
             self._deadline = change.deadline
-            if self._mails and self._state is ApplicationState.EXPERT_REVIEW:
+            if self._state is ApplicationState.EXPERT_REVIEW:
                 # The experts' links keep working until the moved deadline.
                 closes_at = self._input.clock.real_time(change.deadline)
                 expiry = TaskLinkExpiry(task_id=self._input.application_id, closes_at=closes_at)
-                self._effects.post("move_task_links", expiry)
+                self._effects.post(NotificationActivities.move_task_links, expiry)
             await self._report()  # the cycle's view of who is awaited changes with the deadline
 
     @workflow.signal
@@ -387,11 +415,11 @@ class ApplicationWorkflow:
         form, score = self._input.form, self._scores.get(expert_id)
         return ScoringTask(
             application_id=self._input.application_id,
-            programme_name_zh=self._programme.name_zh,
+            programme_name_zh=self._rules.programme_name_zh,
             applicant_name=form.name,
             category=form.category,
             region=form.region,
-            rubric=self._programme.rubric,
+            rubric=self._rules.rubric,
             deadline=self._deadline,
             open=self._state is ApplicationState.EXPERT_REVIEW
             and self._outcome is None
@@ -413,7 +441,7 @@ class ApplicationWorkflow:
     def _validate_qualification(self, decision: QualificationDecision) -> None:
         require_role(decision.actor, Role.SECRETARIAT, Role.COORDINATOR)
         self._require_state(ApplicationState.QUALIFICATION)
-        expected = sorted(c.id for c in self._programme.conditions)
+        expected = sorted(c.id for c in self._rules.conditions)
         given = sorted(v.id for v in decision.verdicts)
         if given != expected:
             raise rejected(f"须逐条确认基本条件 (verdicts must cover each condition once: {', '.join(expected)})")
@@ -471,7 +499,7 @@ class ApplicationWorkflow:
         current = self._score_revisions.get(score.actor.identity, 0)
         if score.expected_revision is not None and score.expected_revision != current:
             raise rejected(f"评分已被修改 (stale revision {score.expected_revision}; current is {current})")
-        indicators = {i.id: i for i in self._programme.rubric.indicators}
+        indicators = {i.id: i for i in self._rules.rubric.indicators}
         missing = sorted(set(indicators) - set(score.scores))
         unknown = sorted(set(score.scores) - set(indicators))
         if missing or unknown:
@@ -523,7 +551,7 @@ class ApplicationWorkflow:
         self._require_score_in_range(defence.score)
 
     def _require_score_in_range(self, score: float) -> None:
-        top = self._programme.rubric.total_points
+        top = self._rules.rubric.total_points
         if score > top:
             raise rejected(f"得分 {score} 超出范围 0–{top} (score out of range)")
 

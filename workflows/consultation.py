@@ -7,6 +7,7 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.notify import NotificationActivities
     from schemas.application import ActReceipt
     from schemas.common import Actor, Channel, Role
     from schemas.consultation import (
@@ -148,7 +149,7 @@ class ConsultationWorkflow:
         )
 
     async def _send_link(self, message_id: str, template: str) -> None:
-        await side_effect("send_task_link", self._link_request(message_id, template))
+        await side_effect(NotificationActivities.send_task_link, self._link_request(message_id, template))
 
     def _post_receipt(self, answer: ConsultationAnswer) -> None:
         names = {c.application_id: c.name for c in self._input.candidates}
@@ -166,13 +167,13 @@ class ConsultationWorkflow:
         request = MessageRequest(
             message_id=message_id, recipient_email=self._email, template="consultation_receipt", context=context
         )
-        self._effects.post("send_message", request)
+        self._effects.post(NotificationActivities.send_message, request)
 
     async def _send(self, message_id: str, template: str, recipient_email: str | None) -> None:
         request = MessageRequest(
             message_id=message_id, recipient_email=recipient_email, template=template, context=self._context()
         )
-        await side_effect("send_message", request)
+        await side_effect(NotificationActivities.send_message, request)
 
     def _receipt(self, act: str) -> ActReceipt:
         return ActReceipt(
@@ -211,8 +212,7 @@ class ConsultationWorkflow:
     @workflow.update
     async def answer(self, answer: ConsultationAnswer) -> ActReceipt:
         self._record_answers(answer.actor, answer.answers)
-        if workflow.patched("answer-receipts"):
-            self._post_receipt(answer)
+        self._post_receipt(answer)
         return self._receipt("answer")
 
     @answer.validator
@@ -239,7 +239,9 @@ class ConsultationWorkflow:
         self._links_sent += 1
         message_id = f"{workflow.info().workflow_id}/link-{self._links_sent}"
         # The activity revokes the task's earlier links as it records the new one.
-        self._effects.post("send_task_link", self._link_request(message_id, "consultation_request"))
+        self._effects.post(
+            NotificationActivities.send_task_link, self._link_request(message_id, "consultation_request")
+        )
         return self._receipt("resend_link")
 
     @resend_link.validator
@@ -287,9 +289,7 @@ class ConsultationWorkflow:
             self._move_links()
 
     def _move_links(self) -> None:
-        """The department's link keeps working until the moved deadline (histories before this replay without)."""
-        if workflow.patched("links-follow-deadline"):
-            expiry = TaskLinkExpiry(
-                task_id=workflow.info().workflow_id, closes_at=self._input.clock.real_time(self._deadline)
-            )
-            self._effects.post("move_task_links", expiry)
+        """The department's link keeps working until the moved deadline."""
+        closes_at = self._input.clock.real_time(self._deadline)
+        expiry = TaskLinkExpiry(task_id=workflow.info().workflow_id, closes_at=closes_at)
+        self._effects.post(NotificationActivities.move_task_links, expiry)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from temporalio import workflow
@@ -14,24 +14,25 @@ with workflow.unsafe.imports_passed_through():
     from schemas.ladder import ReceivedRecommendation, RecommendationBatch, Recommender
     from schemas.programme import ApplicantKind
 
-R = TypeVar("R", bound=BaseModel)
+Request = TypeVar("Request", bound=BaseModel)
+Answer = TypeVar("Answer", bound=BaseModel)
 AWARDS = ("winner", "nomination")  # the award and its nomination award (提名奖); brands are winners
 
 # Store reads: a failure is an outage (retried with backoff), never a reason to refuse someone.
 LOOKUP_TIMEOUT = timedelta(seconds=60)
+LOOKUP_DEADLINE = timedelta(hours=1)
 LOOKUP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 
 
-async def lookup(activity: str, request: BaseModel, result_type: type[R]) -> R:
-    result: R = await workflow.execute_activity(
+async def lookup(activity: Callable[[Any, Request], Answer], request: Request) -> Answer:
+    """A synchronous store activity, by method reference."""
+    return await workflow.execute_activity_method(
         activity,
         request,
-        result_type=result_type,
         start_to_close_timeout=LOOKUP_TIMEOUT,
-        schedule_to_close_timeout=timedelta(hours=1),
+        schedule_to_close_timeout=LOOKUP_DEADLINE,
         retry_policy=LOOKUP_RETRY,
     )
-    return result
 
 
 def _quota_kind(kind: ApplicantKind) -> str:

@@ -7,6 +7,7 @@ import re
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.notify import NotificationActivities
     from schemas.application import ActReceipt
     from schemas.common import Role
     from schemas.notice import (
@@ -66,7 +67,7 @@ class PublicNoticeWorkflow:
             reason=objection.reason,
         )
         self._objections.append(record)
-        if workflow.patched("objection-receipts") and re.fullmatch(EMAIL_PATTERN, objection.contact):
+        if re.fullmatch(EMAIL_PATTERN, objection.contact):
             self._post_receipt(record, objection.contact)
         return ObjectionAck(objection_id=record.objection_id, received_at=record.received_at)
 
@@ -83,7 +84,7 @@ class PublicNoticeWorkflow:
         request = MessageRequest(
             message_id=message_id, recipient_email=email, template="objection_received", context=context
         )
-        self._effects.post("send_message", request)
+        self._effects.post(NotificationActivities.send_message, request)
 
     @lodge_objection.validator
     def _validate_objection(self, objection: PublicObjection) -> None:

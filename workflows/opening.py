@@ -8,7 +8,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.opening import OpenCycleRequest, OpenCycleResult, OpeningInput, OpeningResult, opening_year
+    from activities.opening import OpeningActivities
+    from schemas.opening import OpenCycleRequest, OpeningInput, OpeningResult, opening_year
 
 # Set by a Schedule on every workflow it starts: the nominal time of the action (for a trigger, its time).
 SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
@@ -35,14 +36,13 @@ class CycleOpeningWorkflow:
         elif scheduled.tzinfo is None:
             scheduled = scheduled.replace(tzinfo=UTC)
         year = opening_year(scheduled, opening.rehearsal)
-        result = await workflow.execute_activity(
-            "open_cycle",
+        result = await workflow.execute_activity_method(
+            OpeningActivities.open_cycle,
             OpenCycleRequest(
                 programme_id=opening.programme_id,
                 year=year,
                 day_seconds=opening.rehearsal.day_seconds if opening.rehearsal else None,
             ),
-            result_type=OpenCycleResult,
             start_to_close_timeout=OPEN_CYCLE_TIMEOUT,
             schedule_to_close_timeout=OPEN_CYCLE_DEADLINE,
             retry_policy=OPEN_CYCLE_RETRY,

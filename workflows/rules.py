@@ -9,7 +9,7 @@ import hashlib
 import random
 from collections.abc import Iterable, Mapping
 
-from schemas.application import ApplicationForm, ApplicationProgress, Outcome
+from schemas.application import Applicant, ApplicationProgress, Outcome
 from schemas.cycle import Award
 from schemas.programme import ApplicantKind, Expert, Quotas, Recommendation
 
@@ -17,9 +17,9 @@ from schemas.programme import ApplicantKind, Expert, Quotas, Recommendation
 TRIM_FROM = 5
 
 
-def draw_experts(seed: str, pool: list[Expert], form: ApplicationForm, count: int) -> list[str]:
+def draw_experts(seed: str, pool: list[Expert], applicant: Applicant, count: int) -> list[str]:
     """Experts for one application, drawn reproducibly from the pool without declared conflicts."""
-    conflicted = {form.name, form.credit_code}
+    conflicted = {applicant.name, applicant.credit_code}
     eligible = sorted(e.id for e in pool if not conflicted & set(e.conflicts))
     rng = random.Random(int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big"))  # noqa: S311
     return sorted(rng.sample(eligible, min(count, len(eligible))))

@@ -7,6 +7,8 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.notify import NotificationActivities
+    from activities.titles import TitleActivities
     from schemas.application import ActReceipt
     from schemas.common import Actor, Role
     from schemas.notification import MessageRequest
@@ -19,7 +21,6 @@ with workflow.unsafe.imports_passed_through():
         SpotCheckRecord,
         TitleInput,
         TitleRecord,
-        TitleRecorded,
         TitleResult,
         TitleState,
         TitleStatus,
@@ -89,10 +90,9 @@ class TitleWorkflow:
             revoked_at=self._ended_at if self._state is TitleState.REVOKED else None,
             public_reason=self._public_reason,
         )
-        await workflow.execute_activity(
-            "record_title",
+        await workflow.execute_activity_method(
+            TitleActivities.record_title,
             record,
-            result_type=TitleRecorded,
             start_to_close_timeout=SIDE_EFFECT_TIMEOUT,
             retry_policy=SIDE_EFFECT_RETRY,
         )
@@ -115,7 +115,7 @@ class TitleWorkflow:
             template="title_self_inspection",
             context=context,
         )
-        self._effects.post("send_message", request)
+        self._effects.post(NotificationActivities.send_message, request)
 
     def _receipt(self, act: str) -> ActReceipt:
         return ActReceipt(

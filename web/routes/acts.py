@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError, create_model
 
 from awardcycle import service
 from awardcycle.acts import ACTS, Act
-from awardcycle.service import Refused
+from awardcycle.service import RefusalKind, Refused
 from schemas.common import Actor, Channel, Model, Role
 from schemas.identity import WORKFLOW_ROLE, AccountRole
 from web.auth import Access, access, forbidden
@@ -45,7 +45,7 @@ def act_actor(act: Act, reader: Access, simulated: str | None) -> Actor:
         reader.require(AccountRole.COORDINATOR)
         role, _, identity = simulated.partition(":")
         if role not in {r.value for r in Role} - {Role.SYSTEM.value}:
-            raise Refused(f"无法模拟的角色 (cannot simulate role {role!r})", 422)
+            raise Refused(f"无法模拟的角色 (cannot simulate role {role!r})", RefusalKind.INVALID)
         return Actor(role=Role(role), identity=identity, channel=Channel.SIMULATION, principal=principal.username)
     held = reader.require(*act.grants)
     channel = Channel.PAPER if act.on_paper else principal.channel
@@ -73,7 +73,7 @@ def _endpoint(act: Act) -> Callable[..., Awaitable[BaseModel]]:
             payload = act.input.model_validate(fields)
         except ValidationError as error:
             first = error.errors()[0]
-            raise Refused(f"{'.'.join(map(str, first['loc']))}: {first['msg']}", 422) from error
+            raise Refused(f"{'.'.join(map(str, first['loc']))}: {first['msg']}", RefusalKind.INVALID) from error
         return await service.perform(client, workflow_id, act.name, payload)
 
     # FastAPI reads the body's model from the signature, so each route documents its own input.

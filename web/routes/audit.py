@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
-from awardcycle.service import Refused
+from awardcycle.service import RefusalKind, Refused
 from awardcycle.timeline import Timeline, fetch_timeline
 from web.auth import PERSONAL_DATA, PrincipalDep, access_to, principal_of
 from web.deps import ClientDep, workflow_kind
@@ -26,7 +26,7 @@ def render_html(timeline: Timeline) -> str:
 async def _timeline(request: Request, client: ClientDep, workflow_id: str, principal: PrincipalDep) -> Timeline:
     # Only ids shaped like this app's workflows are looked up.
     if workflow_kind(workflow_id) is None:
-        raise Refused(f"未找到 (no workflow has the id {workflow_id!r})", status=404)
+        raise Refused(f"未找到 (no workflow has the id {workflow_id!r})", RefusalKind.NOT_FOUND)
     (await access_to(request, principal, workflow_id)).require(*PERSONAL_DATA)
     return await fetch_timeline(client, workflow_id)
 

@@ -7,18 +7,18 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from awardcycle import service
-from awardcycle.service import Refused
+from awardcycle.service import RefusalKind, Refused
 from programmes import get_programme
 from schemas.application import ApplicationForm
 from schemas.calendar import CalendarSpec
 from schemas.common import Actor
-from schemas.cycle import ApplicationAccepted, CycleStatus
+from schemas.cycle import ApplicationAccepted, CycleOverview
 from schemas.holiday_file import calendar_problems
 from schemas.identity import WORKFLOW_ROLE, AccountRole
 from store import queries
 from web import visibility
 from web.auth import PERSONAL_DATA, Access, PrincipalDep, access, forbidden, reader_roles
-from web.deps import ClientDep, SessionDep, TaskQueueDep, of_kind
+from web.deps import ClientDep, EngineDep, SessionDep, TaskQueueDep, of_kind
 from web.schemas import (
     AUTH_ERRORS,
     CyclePublic,
@@ -45,9 +45,12 @@ async def start_cycle(
     if AccountRole.COORDINATOR not in principal.roles_on(programme.id):
         raise forbidden(f"只有该项目的协调员可以启动周期 (starting a cycle needs coordinator@{programme.id})")
     if body.cycle_id is not None and not body.cycle_id.startswith(f"{programme.id}-"):
-        raise Refused(f"周期编号须以项目编号开头 (a cycle id of {programme.id} starts with '{programme.id}-')", 422)
+        raise Refused(
+            f"周期编号须以项目编号开头 (a cycle id of {programme.id} starts with '{programme.id}-')",
+            RefusalKind.INVALID,
+        )
     if body.holidays and (problems := calendar_problems(body.holidays)):
-        raise Refused(f"节假日数据有误 (holidays: {'; '.join(problems)})", status=422)
+        raise Refused(f"节假日数据有误 (holidays: {'; '.join(problems)})", RefusalKind.INVALID)
     supplied = [body.holidays] if body.holidays else []
     cycle_id = await service.start_cycle(
         client,
@@ -71,9 +74,25 @@ def list_cycles(
     return CyclesPublic(data=data, count=len(data))
 
 
-@router.get("/{cycle_id}", responses=AUTH_ERRORS, dependencies=[of_kind("cycle", "cycle_id")])
-async def cycle_status(cycle_id: str, client: ClientDep, reader: CycleReader) -> CycleStatus:
-    return visibility.cycle_status(reader, await service.cycle_status(client, cycle_id))
+@router.get(
+    "/{cycle_id}", responses={**AUTH_ERRORS, 422: {"model": Detail}}, dependencies=[of_kind("cycle", "cycle_id")]
+)
+async def cycle_overview(
+    cycle_id: str,
+    client: ClientDep,
+    engine: EngineDep,
+    reader: CycleReader,
+    offset: Annotated[int, Query(description="applications to skip")] = 0,
+    limit: Annotated[int, Query(description=f"per page, 1 to {service.PAGE_LIMIT}")] = service.DEFAULT_LIMIT,
+    state: Annotated[str | None, Query(description="only applications in this ApplicationState")] = None,
+    order: Annotated[str, Query(description='"id", or "score": highest final score first')] = "id",
+) -> CycleOverview:
+    """The cycle's live status, its applications counted by state, and one page of them from the read model."""
+    # Bounds are checked by the service, so a bad page gets the same one-line reason everywhere.
+    overview = await service.cycle_overview(
+        client, engine, cycle_id, offset=offset, limit=limit, state=state, order=order
+    )
+    return visibility.cycle_overview(reader, overview)
 
 
 @router.get("/{cycle_id}/undelivered", responses=AUTH_ERRORS, dependencies=[of_kind("cycle", "cycle_id")])

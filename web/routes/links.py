@@ -20,12 +20,13 @@ from starlette.datastructures import FormData
 
 from awardcycle import service
 from awardcycle.service import Refused
-from awardcycle.settings import Settings
+from config.settings import Settings
 from notifications.render import OPINIONS_ZH, award_label, zh_datetime
 from schemas.application import ActReceipt, ExpertScore
 from schemas.consultation import CandidateOpinion, ConsultationAnswer, ConsultationInput, Opinion
 from store.tables import TaskLink
 from web.auth import csrf_value
+from web.errors import refusal_status
 from web.ratelimit import client_address
 from web.routes.tasks import (
     EXPERT_REVIEW,
@@ -228,7 +229,7 @@ async def _answer(request: Request, link: TaskLink, form: FormData) -> HTMLRespo
     try:
         receipt = await _perform(request, link, "answer", answer)
     except Refused as refused:
-        return await _form(request, link, values, _one_line(refused), refused.status)
+        return await _form(request, link, values, _one_line(refused), refusal_status(refused))
     names = {c.application_id: c.name for c in task.candidates}
     return _page(
         "task_receipt.html",
@@ -260,7 +261,7 @@ async def _score(request: Request, link: TaskLink, form: FormData) -> HTMLRespon
     try:
         receipt = await _perform(request, link, "submit_score", score)
     except Refused as refused:
-        return await _scoring_form(request, link, entered, _one_line(refused), refused.status)
+        return await _scoring_form(request, link, entered, _one_line(refused), refusal_status(refused))
     return _page(
         "scoring_receipt.html",
         task=task,

@@ -11,7 +11,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import Field
 from sqlmodel import Session
 
-from awardcycle.settings import Settings
+from config.settings import Settings
 from schemas.common import Channel, Model
 from schemas.identity import Principal
 from store import accounts

@@ -18,8 +18,8 @@ from fastapi.responses import HTMLResponse
 from starlette.datastructures import FormData
 
 from awardcycle import service
-from awardcycle.service import Refused
-from awardcycle.settings import Settings
+from awardcycle.service import RefusalKind, Refused
+from config.settings import Settings
 from notifications.render import award_label, zh_datetime
 from programmes import UnknownProgrammeError, get_programme
 from schemas import ids
@@ -27,6 +27,7 @@ from schemas.common import SHANGHAI, Actor, Channel, Role
 from schemas.notice import NoticeStatus, ObjectionAck, PublicObjection
 from schemas.notification import EMAIL_PATTERN
 from web.auth import csrf_value
+from web.errors import refusal_status
 from web.ratelimit import client_address
 from web.routes.links import HEADERS
 from web.schemas import CYCLE_ID_PATTERN
@@ -74,7 +75,7 @@ async def _notice(request: Request, cycle_id: str) -> tuple[NoticeStatus, str] |
         cycle = await service.cycle_status(client, cycle_id)
         notice = await service.notice_status(client, ids.notice_id(cycle_id))
     except Refused as refused:
-        if refused.status == status.HTTP_404_NOT_FOUND:
+        if refused.kind is RefusalKind.NOT_FOUND:
             return None
         raise
     return notice, _period_days(cycle.programme_id)
@@ -178,7 +179,7 @@ async def lodge_objection(cycle_id: str, request: Request) -> HTMLResponse:
         lodged = await service.perform(request.app.state.client, notice.workflow_id, "lodge_objection", objection)
     except Refused as refused:
         error = " ".join(str(refused).split())
-        return _render(request, cycle_id, notice, days, values=values, error=error, status_code=refused.status)
+        return _render(request, cycle_id, notice, days, values=values, error=error, status_code=refusal_status(refused))
     ack = ObjectionAck.model_validate(lodged, from_attributes=True)
     names = {c.application_id: c.name for c in notice.candidates}
     return _page(

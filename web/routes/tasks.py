@@ -18,7 +18,7 @@ from temporalio.client import Client
 
 from activities.notify import token_sha256
 from awardcycle import service
-from awardcycle.service import Refused
+from awardcycle.service import RefusalKind, Refused
 from schemas.application import ActReceipt, ExpertScore, ScoringTask
 from schemas.common import Actor, Channel, Role
 from schemas.consultation import ConsultationAnswer, ConsultationInput, ConsultationStatus
@@ -72,7 +72,7 @@ async def gone_if_missing(loading: Awaitable[T]) -> T:
     try:
         return await loading
     except Refused as error:
-        if error.status != status.HTTP_404_NOT_FOUND:
+        if error.kind is not RefusalKind.NOT_FOUND:
             raise
         raise HTTPException(status_code=status.HTTP_410_GONE, detail=INVALID) from error
 
@@ -139,7 +139,10 @@ async def answer_task(
             )
             name = "submit_score"
         case _:
-            raise Refused(f"此链接是{link.task_kind}任务，提交内容不符 (wrong answer for a {link.task_kind} task)", 422)
+            raise Refused(
+                f"此链接是{link.task_kind}任务，提交内容不符 (wrong answer for a {link.task_kind} task)",
+                RefusalKind.INVALID,
+            )
     receipt = await service.perform(client, link.task_id, name, act)
     await run_in_threadpool(mark_task_link_used, request.app.state.engine, link.token_sha256)
     return ActReceipt.model_validate(receipt, from_attributes=True)

@@ -1,0 +1,173 @@
+"""One large cycle on an embedded dev server: a batch of the size the engine exists for, with its figures.
+
+    .venv/bin/python bench/batch.py --programme quancheng-haopin --applicants 425
+    .venv/bin/python bench/batch.py --programme haopin-shandong --applicants 1000 --day-seconds 4
+
+It starts its own dev server and mail sink in a temporary state directory and `--workers` worker processes, posts
+the applications (eight clerks at once) straight to Temporal, plays every person with the simulator, and
+prints wall time, intake rate, events and MB per run of the cycle and per application, workflow-task
+latency from the histories, messages sent and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from measure import collect, peak_rss_mb
+from sqlalchemy import func
+from sqlmodel import select
+from temporalio.client import Client
+
+from awardcycle import samples, service
+from awardcycle.embedded import start_dev_server, start_mail_sink
+from awardcycle.simulation import Player, Simulator, TemporalDesk
+from awardcycle.temporal_client import connect
+from config.settings import Settings
+from programmes import get_programme
+from schemas import ids
+from schemas.common import Actor, Channel, Role
+from schemas.cycle import EVENTS_PER_RUN, CycleOverview
+from schemas.ids import TASK_QUEUE
+from store.db import create_all, make_engine, session
+from store.tables import OutboxMessage
+
+CLERKS = 8
+APPLICANT = Actor(role=Role.APPLICANT, identity="bench@example.cn", channel=Channel.API)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def run(programme_id: str, applicants: int, day_seconds: float, events_per_run: int, workers: int) -> None:
+    programme = get_programme(programme_id)
+    with tempfile.TemporaryDirectory(prefix="awardcycle-batch-") as home:
+        settings = Settings(
+            home=Path(home),
+            temporal_port=free_port(),
+            temporal_ui_port=free_port(),
+            smtp_port=free_port(),
+            _env_file=None,
+        )
+        async with start_dev_server(settings) as server, start_mail_sink(settings):
+            client = await connect(settings)
+            engine = make_engine(settings)
+            create_all(engine)
+            cycle_id = ids.cycle_id(programme.id, 2026) + f"-{uuid.uuid4().hex[:6]}"
+            started = time.monotonic()
+            async with worker_processes(settings, workers) as pids:
+                await service.start_cycle(
+                    client,
+                    programme,
+                    2026,
+                    task_queue=TASK_QUEUE,
+                    day_seconds=day_seconds,
+                    cycle_id=cycle_id,
+                    events_per_run=events_per_run,
+                )
+                intake = await apply(client, cycle_id, programme_id, applicants)
+                print(f"intake: {applicants} applications in {intake:.1f} s ({applicants / intake:.1f}/s)", flush=True)
+                shown: list[str] = []
+
+                def progress(current: CycleOverview) -> None:
+                    stage = current.stage.value if current.stage else "between stages"
+                    if not shown or shown[-1] != stage:
+                        shown.append(stage)
+                        elapsed = time.monotonic() - started
+                        print(f"  {elapsed:6.0f} s  {current.cycle_time:%Y-%m-%d} {stage}", flush=True)
+
+                async def pause(_: CycleOverview) -> None:
+                    await asyncio.sleep(max(0.2, day_seconds / 4))
+
+                player = Player(programme=programme, departments=True)
+                simulator = Simulator(
+                    TemporalDesk(client, engine), cycle_id, player, pause, on_status=progress, on_warning=print
+                )
+                final = await simulator.run()
+                await client.get_workflow_handle(cycle_id).result()
+                wall = time.monotonic() - started
+                worker_rss = [peak_rss_mb(pid) for pid in pids]
+            workflow_ids = [
+                cycle_id,
+                *(a.application_id for a in final.applications),
+                *final.consultations,
+                *([final.notice] if final.notice else []),
+            ]
+            figures = await collect(client, workflow_ids)
+            with session(engine) as db:
+                messages = db.exec(select(func.count()).select_from(OutboxMessage)).one()
+            server_rss = peak_rss_mb(server.pid)
+    print(
+        f"{programme_id}, {applicants} applicants, {day_seconds} s per cycle day, "
+        f"events_per_run {events_per_run}, {workers} worker process(es)"
+    )
+    print(f"wall: {wall:.0f} s to the announcement, {applicants / wall * 60:.0f} applications per minute")
+    print(f"acts by the simulator: {simulator.acts}; messages in the outbox: {messages}")
+    print(f"awards: {len(final.awards)}; concluded: {final.counts.get('concluded')} of {final.application_count}")
+    for line in figures.report("histories", [cycle_id], applicants):
+        print(line)
+    workers_shown = ", ".join(f"{rss:.0f}" for rss in worker_rss)
+    print(f"peak RSS: workers {workers_shown} MB, dev server {server_rss:.0f} MB, simulator {peak_rss_mb():.0f} MB")
+
+
+@contextlib.asynccontextmanager
+async def worker_processes(settings: Settings, count: int) -> AsyncIterator[list[int]]:
+    """`awardcycle worker` processes on the bench's server and store, as an office scales out; their pids."""
+    env = {
+        **os.environ,
+        "AWARDCYCLE_HOME": str(settings.home),
+        "AWARDCYCLE_TEMPORAL_PORT": str(settings.temporal_port),
+        "AWARDCYCLE_SMTP_PORT": str(settings.smtp_port),
+    }
+    processes = [
+        await asyncio.create_subprocess_exec(sys.executable, "-m", "awardcycle", "worker", env=env)
+        for _ in range(count)
+    ]
+    try:
+        yield [p.pid for p in processes]
+    finally:
+        for process in processes:
+            process.terminate()
+            await process.wait()
+
+
+async def apply(client: Client, cycle_id: str, programme_id: str, count: int) -> float:
+    programme = get_programme(programme_id)
+    limit = asyncio.Semaphore(CLERKS)
+    began = time.monotonic()
+
+    async def one(index: int) -> None:
+        async with limit:
+            form = samples.application(programme, index, seed=7)
+            await service.submit_application(client, cycle_id, form, APPLICANT)
+
+    await asyncio.gather(*(one(i) for i in range(1, count + 1)))
+    return time.monotonic() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--programme", default="quancheng-haopin")
+    parser.add_argument("--applicants", type=int, default=425)
+    parser.add_argument("--day-seconds", type=float, default=3.0)
+    parser.add_argument("--events-per-run", type=int, default=EVENTS_PER_RUN)
+    parser.add_argument("--workers", type=int, default=1, help="`awardcycle worker` processes")
+    options = parser.parse_args()
+    figures = (options.programme, options.applicants, options.day_seconds, options.events_per_run, options.workers)
+    asyncio.run(run(*figures))
+
+
+if __name__ == "__main__":
+    main()
