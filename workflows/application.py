@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -181,10 +182,13 @@ class ApplicationWorkflow:
         self._post_scoring_requests()
         # Scores may be revised until the deadline, so the review always runs to it.
         await wait_done_or_deadline(self._input.clock, self._over, self._deadline_or_now)
-        if not self._scores and not self._over():
-            # No expert scored in time: the coordinator extends the stage, then the first score goes on.
+        scored = lambda: bool(self._scores) or self._over()  # noqa: E731
+        while not scored():
+            # No expert scored in time: the coordinator extends the stage, then the first score goes on; an
+            # extension that lapses unscored too shows as awaiting the coordinator again.
             await self._report()
-            await workflow.wait_condition(lambda: bool(self._scores) or self._over())
+            await workflow.wait_condition(partial(self._scored_or_moved, self._deadline))
+            await wait_done_or_deadline(self._input.clock, scored, self._deadline_or_now)
         if self._over():
             return False
         self._expert_score = aggregate([expert_total(s.scores) for s in self._scores.values()])
@@ -213,6 +217,9 @@ class ApplicationWorkflow:
         await self._report()
         await workflow.wait_condition(lambda: self._defence is not None or self._over())
         return self._defence is not None
+
+    def _scored_or_moved(self, lapsed: datetime | None) -> bool:
+        return bool(self._scores) or self._over() or self._deadline != lapsed
 
     def _unscored_past_deadline(self) -> bool:
         deadline = self._deadline
