@@ -105,7 +105,7 @@ def test_malformed_and_incomplete_application_files(tmp_path: Path) -> None:
 
 
 def test_bad_history_files_are_refused(tmp_path: Path) -> None:
-    recorded = next((Path(__file__).parent / "histories").glob("*.notice.json"))
+    recorded = next((Path(__file__).parent / "histories").glob("*.notice~0.json"))
     truncated = tmp_path / recorded.name
     truncated.write_text(recorded.read_text(encoding="utf-8")[:-2000], encoding="utf-8")
     not_json = tmp_path / "not-json.json"
