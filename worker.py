@@ -81,7 +81,7 @@ def build_worker(
             notifications.send_task_link,
             notifications.send_message,
             notifications.move_task_links,
-            archive.start_archive,
+            starts.start_archive,
             archive.archive_histories,
             opening.open_cycle,
             starts.start_titles,

@@ -9,15 +9,13 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.chain import closed_at, previous_run_id, runs_before, workflow_type
-from schemas import ids
 from schemas.archive import ArchiveRequest, ArchiveResult, code_version, history_text, sha256_hex
 from store import queries
 from store.db import session
-from workflows.archive import ArchiveWorkflow
 
 
 @dataclass(frozen=True)
@@ -31,19 +29,6 @@ class ArchiveActivities:
     def __init__(self, client: Client, engine: Engine) -> None:
         self._client = client
         self._engine = engine
-
-    @activity.defn(name="start_archive")
-    async def start_archive(self, request: ArchiveRequest) -> None:
-        """Start the cycle's ArchiveWorkflow on this worker's task queue; once only, however often retried."""
-        try:
-            await self._client.start_workflow(
-                ArchiveWorkflow.run,
-                request,
-                id=ids.archive_id(request.cycle_id),
-                task_queue=activity.info().task_queue,
-            )
-        except WorkflowAlreadyStartedError:
-            activity.logger.info("archive of %s already started", request.cycle_id)
 
     @activity.defn(name="archive_histories")
     async def archive_histories(self, request: ArchiveRequest) -> ArchiveResult:

@@ -1,4 +1,5 @@
-"""Activities that start workflows of their own, so no workflow module imports the activity that starts it."""
+"""Activities that start workflows of their own (titles, the archive), kept apart from the activities those
+workflows call, so each workflow imports its activities without a cycle."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from schemas import ids
+from schemas.archive import ArchiveRequest
 from schemas.title import TitleGrant, TitleInput, TitlesStarted, add_years, title_kind
+from workflows.archive import ArchiveWorkflow
 from workflows.title import TitleWorkflow
 
 
@@ -34,6 +37,19 @@ def title_inputs(grant: TitleGrant) -> list[TitleInput]:
 class StartActivities:
     def __init__(self, client: Client) -> None:
         self._client = client
+
+    @activity.defn(name="start_archive")
+    async def start_archive(self, request: ArchiveRequest) -> None:
+        """Start the cycle's ArchiveWorkflow on this worker's task queue; once only, however often retried."""
+        try:
+            await self._client.start_workflow(
+                ArchiveWorkflow.run,
+                request,
+                id=ids.archive_id(request.cycle_id),
+                task_queue=activity.info().task_queue,
+            )
+        except WorkflowAlreadyStartedError:
+            activity.logger.info("archive of %s already started", request.cycle_id)
 
     @activity.defn(name="start_titles")
     async def start_titles(self, grant: TitleGrant) -> TitlesStarted:

@@ -8,6 +8,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.archive import ArchiveActivities
     from schemas.archive import ArchiveRequest, ArchiveResult
 
 # The cycle starts this workflow just before it returns, so the first attempts find it still running:
@@ -21,10 +22,9 @@ ARCHIVE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_inter
 class ArchiveWorkflow:
     @workflow.run
     async def run(self, request: ArchiveRequest) -> ArchiveResult:
-        return await workflow.execute_activity(
-            "archive_histories",
+        return await workflow.execute_activity_method(
+            ArchiveActivities.archive_histories,
             request,
-            result_type=ArchiveResult,
             start_to_close_timeout=ARCHIVE_ATTEMPT_TIMEOUT,
             schedule_to_close_timeout=ARCHIVE_DEADLINE,
             retry_policy=ARCHIVE_RETRY,

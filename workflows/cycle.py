@@ -16,7 +16,6 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.applications import ApplicationActivities
-    from activities.archive import ArchiveActivities
     from activities.ladder import LadderActivities
     from activities.notify import NotificationActivities
     from activities.records import RecordActivities
@@ -154,9 +153,7 @@ class AwardCycleWorkflow:
         assert approval is not None, "the programme has no approval stage"
         # Started by an activity: an abandoned child hangs the time-skipping server (temporalio/sdk-java#2392).
         archived = [input.cycle_id, *self._s.entrants, *self._s.consultations, *filter(None, [self._s.notice])]
-        await side_effect(
-            ArchiveActivities.start_archive, ArchiveRequest(cycle_id=input.cycle_id, workflow_ids=archived)
-        )
+        await side_effect(StartActivities.start_archive, ArchiveRequest(cycle_id=input.cycle_id, workflow_ids=archived))
         return CycleResult(
             cycle_id=input.cycle_id,
             awards=self._s.awards,
