@@ -18,7 +18,6 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from schemas.application import (
     ApplicationInput,
-    ApplicationState,
     ApplicationView,
     Conclusions,
     DeadlineChanges,
@@ -86,18 +85,5 @@ class ApplicationActivities:
         await asyncio.gather(*(one(a) for a in application_ids))
 
     def _record_received(self, input: ApplicationInput) -> None:
-        form = input.form
-        view = ApplicationView(
-            cycle_id=input.cycle_id,
-            application_id=input.application_id,
-            sequence=0,
-            name=form.name,
-            applicant_kind=form.applicant_kind.value,
-            credit_code=form.credit_code,
-            category=form.category,
-            region=form.region,
-            direct=input.direct,
-            state=ApplicationState.WAITING,
-        )
         with session(self._engine) as db:
-            queries.upsert_application_view(db, view)
+            queries.upsert_application_view(db, ApplicationView.received(input))

@@ -330,6 +330,30 @@ class ApplicationView(Model):
     outcome: Outcome | None = None
     reason: str = ""
 
+    @classmethod
+    def received(
+        cls,
+        input: ApplicationInput,
+        sequence: int = 0,
+        state: ApplicationState = ApplicationState.WAITING,
+        **progress: Any,
+    ) -> ApplicationView:
+        """The application as it came in; `progress` sets how far it has got since."""
+        form = input.form
+        return cls(
+            cycle_id=input.cycle_id,
+            application_id=input.application_id,
+            sequence=sequence,
+            name=form.name,
+            applicant_kind=form.applicant_kind.value,
+            credit_code=form.credit_code,
+            category=form.category,
+            region=form.region,
+            direct=input.direct,
+            state=state,
+            **progress,
+        )
+
 
 class ApplicationResult(Model):
     application_id: str

@@ -324,17 +324,9 @@ class ApplicationWorkflow:
         await workflow.get_external_workflow_handle(self._input.cycle_id).signal(PROGRESS_SIGNAL, progress)
 
     def _view(self) -> ApplicationView:
-        form = self._input.form
-        return ApplicationView(
-            cycle_id=self._input.cycle_id,
-            application_id=self._input.application_id,
-            sequence=self._sequence,
-            name=form.name,
-            applicant_kind=form.applicant_kind.value,
-            credit_code=form.credit_code,
-            category=form.category,
-            region=form.region,
-            direct=self._input.direct,
+        return ApplicationView.received(
+            self._input,
+            self._sequence,
             state=self._state,
             stage=self._stage,
             deadline=self._deadline,
