@@ -543,6 +543,9 @@ def audit_replay(
     workflow_id: Annotated[str | None, typer.Option(help="one workflow, every run of it, from the server")] = None,
     archive: Annotated[bool, typer.Option("--archive", help="the histories archived in the store")] = False,
     file: Annotated[list[Path] | None, typer.Option("--file", help="a history JSON file")] = None,
+    processes: Annotated[
+        int, typer.Option(min=1, max=32, help="processes replaying at once, the histories shared among them")
+    ] = min(os.cpu_count() or 1, 4),
     as_json: JsonFlag = False,
 ) -> None:
     """Replay histories with the current workflow code; exit non-zero on any divergence."""
@@ -572,7 +575,7 @@ def audit_replay(
         fail("no histories to replay")
     with Progress(console=err, transient=True, disable=as_json) as progress:
         task = progress.add_task("replaying", total=len(histories))
-        outcomes, rate = asyncio.run(replay_all(histories, WORKFLOWS, lambda: progress.advance(task)))
+        outcomes, rate = asyncio.run(replay_all(histories, WORKFLOWS, lambda: progress.advance(task), processes))
     failed = [o for o in outcomes if o.error]
     if as_json:
         print_json(

@@ -189,16 +189,20 @@ class _EmlWriter:
     def __init__(self, mail_dir: Path) -> None:
         self._mail_dir = mail_dir
         self._counter = itertools.count(1)
+        # Kept in memory: a glob of the folder per message grows with the mail a large batch sends.
+        self._kept = {path.stem.rsplit("-", 1)[-1] for path in mail_dir.glob("*.eml")}
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         content: bytes = envelope.original_content
         message_id = BytesHeaderParser(policy=policy.default).parsebytes(content)["Message-ID"]
         key = hashlib.sha256(str(message_id).strip().encode()).hexdigest()[:16] if message_id else "no-id"
-        if message_id and any(self._mail_dir.glob(f"*-{key}.eml")):
+        if message_id and key in self._kept:
             log.info("folded a re-delivery of %s", str(message_id).strip())
             return "250 Message accepted for delivery (a re-delivery, folded into the first)"
         name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{next(self._counter)}-{key}.eml"
         _write_atomically(self._mail_dir / name, content)
+        if message_id:
+            self._kept.add(key)
         return "250 Message accepted for delivery"
 
 

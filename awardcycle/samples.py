@@ -7,7 +7,7 @@ import random
 
 from stdnum.cn import uscc
 
-from schemas.application import ApplicationForm, ConditionClaim, Document
+from schemas.application import Applicant, ApplicationForm, ConditionClaim, Document
 from schemas.programme import ApplicantKind, Programme
 
 # Characters allowed in the organisation-code part of a credit code (GB 32100-2015, without I O S V Z).
@@ -47,6 +47,18 @@ def application(programme: Programme, index: int, seed: int = 0) -> ApplicationF
         contact_email=f"quality{index:02d}@applicant.example.cn",
         conditions=[ConditionClaim(id=c.id, met=True, evidence="见申报材料附件") for c in programme.conditions],
         documents=documents(name, ("申报书", "自评报告", "证明材料")),
+    )
+
+
+def as_applicant(programme: Programme, applicant: Applicant, index: int) -> ApplicationForm:
+    """A sample form on this programme carrying a given applicant's identity, as a recommended one applies."""
+    return application(programme, index).model_copy(
+        update={
+            "name": applicant.name,
+            "credit_code": applicant.credit_code,
+            "applicant_kind": applicant.applicant_kind,
+            "contact_email": applicant.contact_email,
+        }
     )
 
 

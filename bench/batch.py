@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from measure import collect, peak_rss_mb
+from measure import collect, free_port, peak_rss_mb
 from sqlalchemy import func
 from sqlmodel import select
 from temporalio.client import Client
@@ -35,6 +34,7 @@ from awardcycle.temporal_client import connect
 from config.settings import Settings
 from programmes import get_programme
 from schemas import ids
+from schemas.application import ApplicationForm
 from schemas.common import Actor, Channel, Role
 from schemas.cycle import EVENTS_PER_RUN, CycleOverview
 from schemas.ids import TASK_QUEUE
@@ -43,12 +43,6 @@ from store.tables import OutboxMessage
 
 CLERKS = 8
 APPLICANT = Actor(role=Role.APPLICANT, identity="bench@example.cn", channel=Channel.API)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def run(programme_id: str, applicants: int, day_seconds: float, events_per_run: int, workers: int) -> None:
@@ -67,7 +61,9 @@ async def run(programme_id: str, applicants: int, day_seconds: float, events_per
             create_all(engine)
             cycle_id = ids.cycle_id(programme.id, 2026) + f"-{uuid.uuid4().hex[:6]}"
             started = time.monotonic()
-            async with worker_processes(settings, workers) as pids:
+            logs = Path(tempfile.mkdtemp(prefix="awardcycle-batch-logs-"))
+            print(f"worker logs: {logs}", flush=True)
+            async with worker_processes(settings, workers, logs) as pids:
                 await service.start_cycle(
                     client,
                     programme,
@@ -122,38 +118,60 @@ async def run(programme_id: str, applicants: int, day_seconds: float, events_per
     print(f"peak RSS: workers {workers_shown} MB, dev server {server_rss:.0f} MB, simulator {peak_rss_mb():.0f} MB")
 
 
-@contextlib.asynccontextmanager
-async def worker_processes(settings: Settings, count: int) -> AsyncIterator[list[int]]:
-    """`awardcycle worker` processes on the bench's server and store, as an office scales out; their pids."""
+def stack_env(settings: Settings) -> dict[str, str]:
+    """The environment that points an `awardcycle` process at the bench's server, sink, store and catalogue."""
     env = {
         **os.environ,
         "AWARDCYCLE_HOME": str(settings.home),
         "AWARDCYCLE_TEMPORAL_PORT": str(settings.temporal_port),
         "AWARDCYCLE_SMTP_PORT": str(settings.smtp_port),
+        "AWARDCYCLE_WEB_PORT": str(settings.web_port),
+        "AWARDCYCLE_PUBLIC_BASE_URL": settings.public_base_url,
     }
-    processes = [
-        await asyncio.create_subprocess_exec(sys.executable, "-m", "awardcycle", "worker", env=env)
-        for _ in range(count)
-    ]
-    try:
-        yield [p.pid for p in processes]
-    finally:
-        for process in processes:
-            process.terminate()
-            await process.wait()
+    if settings.catalogue is not None:
+        env["AWARDCYCLE_CATALOGUE"] = str(settings.catalogue)
+    return env
+
+
+@contextlib.asynccontextmanager
+async def awardcycle_processes(settings: Settings, command: str, count: int, logs: Path) -> AsyncIterator[list[int]]:
+    """`count` processes of `awardcycle COMMAND` on the bench's stack, each logging to a file in `logs`; their pids."""
+    await asyncio.to_thread(logs.mkdir, parents=True, exist_ok=True)
+    with contextlib.ExitStack() as files:
+        outputs = [files.enter_context((logs / f"{command}-{n}.log").open("wb")) for n in range(1, count + 1)]
+        processes = [
+            await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "awardcycle", command, env=stack_env(settings), stdout=out, stderr=out
+            )
+            for out in outputs
+        ]
+        try:
+            yield [p.pid for p in processes]
+        finally:
+            for process in processes:
+                process.terminate()
+                await process.wait()
+
+
+def worker_processes(settings: Settings, count: int, logs: Path) -> contextlib.AbstractAsyncContextManager[list[int]]:
+    """`awardcycle worker` processes on the bench's server and store, as an office scales out."""
+    return awardcycle_processes(settings, "worker", count, logs)
 
 
 async def apply(client: Client, cycle_id: str, programme_id: str, count: int) -> float:
-    programme = get_programme(programme_id)
-    limit = asyncio.Semaphore(CLERKS)
+    forms = samples.applications(get_programme(programme_id), count, seed=7)
+    return await submit(client, cycle_id, forms, asyncio.Semaphore(CLERKS))
+
+
+async def submit(client: Client, cycle_id: str, forms: list[ApplicationForm], clerks: asyncio.Semaphore) -> float:
+    """The forms posted by the clerks, as many at once as the semaphore lets; the seconds it took."""
     began = time.monotonic()
 
-    async def one(index: int) -> None:
-        async with limit:
-            form = samples.application(programme, index, seed=7)
+    async def one(form: ApplicationForm) -> None:
+        async with clerks:
             await service.submit_application(client, cycle_id, form, APPLICANT)
 
-    await asyncio.gather(*(one(i) for i in range(1, count + 1)))
+    await asyncio.gather(*(one(form) for form in forms))
     return time.monotonic() - began
 
 

@@ -46,6 +46,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
+from measure import cpu_seconds
 from temporalio.client import Client
 
 from awardcycle import samples
@@ -63,7 +64,6 @@ PROGRAMME = "qingdao-mayor-quality-award"
 ENDPOINTS = ("json", "html")
 LINK = re.compile(r"/t/([A-Za-z0-9_-]+)")
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 MAIL_WAIT_SECONDS = 60
 
 # wrk's own --latency report, plus what the generated script's done() prints.
@@ -301,12 +301,6 @@ def wrk_command(options: argparse.Namespace, connections: int, script: Path, bas
         str(script),
         base_url,  # no token here: the path is set in the script
     ]
-
-
-def cpu_seconds(pid: int | str) -> float:
-    """User + system CPU time of a process, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def dev_server_pid() -> int | None:

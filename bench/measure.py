@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
+import socket
 import statistics
 from collections import Counter
 from collections.abc import Iterable
@@ -19,6 +21,7 @@ from activities.chain import fetch_chain
 FAILED_TASKS = {EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED, EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT}
 # The SDK warns of a workflow task that takes longer; the issue asks for none over a second.
 SLOW_TASK_SECONDS = 1.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -33,11 +36,13 @@ class HistoryFigures:
     slowest: tuple[float, str] = (0.0, "")
     cycle_task_seconds: list[float] = field(default_factory=list)
     bytes_by_type: dict[str, int] = field(default_factory=dict)  # over the cycle's runs
+    events_by_type: Counter[int] = field(default_factory=Counter)  # over every run
 
     def add(self, history: WorkflowHistory, *, by_type: bool = False) -> None:
         size = len(json.dumps(history.to_json_dict()))
         self.runs.setdefault(history.workflow_id, []).append((len(history.events), size))
         scheduled = started = None
+        self.events_by_type.update(event.event_type for event in history.events)
         for event in history.events:
             if by_type:
                 name = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
@@ -111,6 +116,18 @@ async def collect(client: Client, workflow_ids: Iterable[str], figures: HistoryF
         for run in await fetch_chain(client, workflow_id):
             figures.add(run, by_type=index == 0)  # the first id is the cycle's
     return figures
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int | str) -> float:
+    """User + system CPU time of a process ("self" for this one), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def peak_rss_mb(pid: int | None = None) -> float:

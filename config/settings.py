@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     temporal_api_key: SecretStr | None = None
     retention_days: int = Field(default=3650, ge=1, description="closed-workflow retention (embedded)")
 
+    catalogue: Path | None = Field(
+        default=None, description="a folder of programme files, with rosters/ and rubrics/; unset: the built-in one"
+    )
     database_url: str | None = Field(default=None, description="unset means a SQLite file under home")
 
     # SMTP: unset host means the embedded sink on 127.0.0.1:smtp_port.

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
+from config.settings import get_settings
 from schemas.common import Model
 from schemas.programme import Department, Programme, Rubric, StageKind
 
@@ -56,9 +57,14 @@ def load_programme_file(path: Path) -> Programme:
     return programme
 
 
+def catalogue_directory() -> Path:
+    """The office's own catalogue when `AWARDCYCLE_CATALOGUE` names one, else the programmes shipped here."""
+    return get_settings().catalogue or CATALOGUE
+
+
 def load_catalogue(directory: Path | None = None) -> dict[str, Programme]:
-    """Every programme file in the directory (default: this package), by id."""
-    directory = directory or CATALOGUE
+    """Every programme file in the directory (default: the configured catalogue), by id."""
+    directory = directory or catalogue_directory()
     catalogue = {path.stem: load_programme_file(path) for path in sorted(directory.glob("*.toml"))}
     for programme in catalogue.values():
         for index, feed in enumerate(programme.feeds):
@@ -80,10 +86,11 @@ def load_catalogue(directory: Path | None = None) -> dict[str, Programme]:
 
 def get_programme(programme_id: str, directory: Path | None = None) -> Programme:
     """One programme of the catalogue, checked against the others it feeds."""
+    directory = directory or catalogue_directory()
     catalogue = load_catalogue(directory)
     if programme_id not in catalogue:
         known = ", ".join(catalogue) or "none"
-        raise UnknownProgrammeError(directory or CATALOGUE, "id", f"unknown programme {programme_id!r}; known: {known}")
+        raise UnknownProgrammeError(directory, "id", f"unknown programme {programme_id!r}; known: {known}")
     return catalogue[programme_id]
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 from sqlmodel import select
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
@@ -82,6 +84,33 @@ async def test_runs_of_one_workflow_replay_separately_and_are_numbered() -> None
     assert [(o.workflow_id, o.run_index, o.error) for o in outcomes] == [
         (runs[0].workflow_id, n, None) for n in range(len(runs))
     ]
+
+
+async def test_replay_shared_among_processes_gives_the_outcomes_of_one_process() -> None:
+    histories = load()
+    alone, _ = await replay_all(histories, WORKFLOWS)
+    ticks: list[None] = []
+    shared, rate = await replay_all(histories, WORKFLOWS, lambda: ticks.append(None), processes=2, min_share=1)
+    assert shared == alone and all(o.error is None for o in shared) and rate > 0
+    assert len(ticks) == len(histories)  # every history moves the progress on once
+
+
+def misrecorded(history: WorkflowHistory) -> WorkflowHistory:
+    """The history with its first activity renamed, as if other code than today's had recorded it."""
+    events = [copy.deepcopy(e) for e in history.events]
+    scheduled = next(e for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
+    scheduled.activity_task_scheduled_event_attributes.activity_type.name = "renamed_activity"
+    return WorkflowHistory(history.workflow_id, events)
+
+
+async def test_a_history_the_code_does_not_match_gives_its_divergence_in_either_mode() -> None:
+    recorded = next(h for h in load() if ".consultation-" in h.workflow_id)
+    for processes in (1, 2):
+        [diverged, matched], _ = await replay_all(
+            [misrecorded(recorded), recorded], WORKFLOWS, processes=processes, min_share=1
+        )
+        assert diverged.error and "Nondeterminism" in diverged.error and "renamed_activity" in diverged.error
+        assert matched.error is None and matched.run_index == 1
 
 
 async def test_cycle_histories_follow_every_chain_and_the_children_of_every_run(env: WorkflowEnvironment) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from stdnum.cn import uscc
 
+from config.settings import get_settings
 from programmes import (
     CATALOGUE,
     CatalogueError,
@@ -115,6 +116,31 @@ def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text("utf-8")
     assert old in text, f"{old!r} is no longer in {path.name}"
     path.write_text(text.replace(old, new, 1), "utf-8")
+
+
+def test_an_office_catalogue_replaces_the_built_in_one(copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    zibo = (
+        (copy / "jinan-mayor-quality-award.toml")
+        .read_text("utf-8")
+        .replace('id = "jinan', 'id = "zibo')
+        .replace("济南", "淄博")
+    )
+    (copy / "zibo-mayor-quality-award.toml").write_text(zibo, "utf-8")
+    (copy / "quancheng-haopin.toml").unlink()
+    monkeypatch.setenv("AWARDCYCLE_CATALOGUE", str(copy))
+    get_settings.cache_clear()
+    try:
+        catalogue = load_catalogue()
+        assert "zibo-mayor-quality-award" in catalogue and "quancheng-haopin" not in catalogue
+        assert get_programme("zibo-mayor-quality-award").name_zh == "淄博市市长质量奖"
+        governor = next(f for f in catalogue["zibo-mayor-quality-award"].feeds)
+        assert governor.programme == "shandong-governor-quality-award"
+        with pytest.raises(UnknownProgrammeError, match="unknown programme 'quancheng-haopin'") as caught:
+            get_programme("quancheng-haopin")
+        assert caught.value.file == copy, "the error names the catalogue it looked in"
+    finally:
+        monkeypatch.delenv("AWARDCYCLE_CATALOGUE")
+        get_settings.cache_clear()
 
 
 QINGDAO = "qingdao-mayor-quality-award.toml"

@@ -92,19 +92,6 @@ async def _year(
     return await play(env, engine, cycle_id, StrongPlayer(programme=programme, departments=True)), applied
 
 
-def _form_for(programme: Programme, applicant: RecommendedApplicant | ApplicationForm, index: int) -> ApplicationForm:
-    """The applicant's own identity on this programme's application form."""
-    blank = samples.application(programme, index)
-    return blank.model_copy(
-        update={
-            "name": applicant.name,
-            "credit_code": applicant.credit_code,
-            "applicant_kind": applicant.applicant_kind,
-            "contact_email": applicant.contact_email,
-        }
-    )
-
-
 async def test_two_years_up_the_ladder(
     env: WorkflowEnvironment, queue: str, own_engine: Engine, data_dir: Path, settings: Settings
 ) -> None:
@@ -131,7 +118,7 @@ async def test_two_years_up_the_ladder(
 
     # What the governor award refuses, changing nothing: an applicant nobody recommended, a recommender
     # over its quota, a programme that does not feed it, and a candidate who won nothing.
-    stranger = _form_for(governor, qingdao_forms[next(iter(qingdao_forms))], 1).model_copy(
+    stranger = samples.as_applicant(governor, qingdao_forms[next(iter(qingdao_forms))], 1).model_copy(
         update={"name": "未经推荐有限公司", "credit_code": samples.credit_code(random.Random("stranger"))}
     )
     with pytest.raises(Refused, match="has not been recommended"):
@@ -152,7 +139,7 @@ async def test_two_years_up_the_ladder(
     # The recommended candidates confirm by applying through the usual path, and the year runs.
     for index, entry in enumerate(status.recommended, start=1):
         await service.submit_application(
-            env.client, governor_id, _form_for(governor, entry.applicant, index), APPLICANT
+            env.client, governor_id, samples.as_applicant(governor, entry.applicant, index), APPLICANT
         )
     governed = await play(env, own_engine, governor_id, StrongPlayer(programme=governor, departments=True))
     assert {a.name for a in governed.awards} == recommended
@@ -172,7 +159,8 @@ async def test_two_years_up_the_ladder(
     quancheng = small(get_programme(QUANCHENG))
     quancheng_id = await _start(env, queue, quancheng, 2026)
     brand_form = haopin_forms[haopin.awards[0].application_id]
-    direct = await service.submit_application(env.client, quancheng_id, _form_for(quancheng, brand_form, 1), APPLICANT)
+    brand = samples.as_applicant(quancheng, brand_form, 1)
+    direct = await service.submit_application(env.client, quancheng_id, brand, APPLICANT)
     for label, form in list(forms(quancheng).items())[:4]:
         met = [c.model_copy(update={"met": True}) for c in form.conditions]
         form = form.model_copy(update={"name": f"泉城{label}", "conditions": met})
