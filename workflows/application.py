@@ -307,8 +307,8 @@ class ApplicationWorkflow:
     async def _report(self, stage_passed: bool | None = None) -> None:
         """Every change goes to the read model; the cycle hears only of a finished stage or an outcome."""
         self._sequence += 1
-        # Written before this workflow task completes; the sequence keeps a retried write from undoing a newer one.
-        self._effects.record(RecordActivities.record_application, self._view())
+        # In the background, so no act waits on the store; the sequence keeps a late write from undoing a newer one.
+        self._effects.post(RecordActivities.record_application, self._view())
         told = self._conclusion is not None and self._outcome is self._conclusion.outcome
         if stage_passed is None and (self._outcome is None or told):
             return  # nothing the cycle waits for, or the cycle's own conclusion

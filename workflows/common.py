@@ -100,19 +100,6 @@ class SideEffects:
     def post(self, activity: SideEffect, request: BaseModel) -> None:
         self._pending.append(start_side_effect(activity, request))
 
-    def record(self, activity: SideEffect, request: BaseModel) -> None:
-        """A write to the read model, done within the workflow task that made the change (a local activity):
-        one marker and no task of its own, where an activity costs three events and a workflow task."""
-        self._pending.append(
-            workflow.start_local_activity_method(
-                activity,
-                request,
-                start_to_close_timeout=LOCAL_TIMEOUT,
-                schedule_to_close_timeout=SIDE_EFFECT_DEADLINE,
-                retry_policy=SIDE_EFFECT_RETRY,
-            )
-        )
-
     async def drain(self) -> None:
         """Wait for everything posted; a message that never went out stays `failed` in the outbox."""
         for handle in self._pending:
