@@ -82,6 +82,13 @@ class WorkingDayCalendar:
         last_day = _local_date(deadline - timedelta(seconds=1))
         return datetime.combine(self._step(last_day, n, -_DAY), REMINDER_TIME, tzinfo=SHANGHAI)
 
+    def working_days_left(self, now: datetime, deadline: datetime) -> int:
+        """Working days from `now`'s day to the deadline's last day, both counted; 0 once the deadline is past."""
+        if deadline <= now:
+            return 0
+        today, last_day = _local_date(now), _local_date(deadline - timedelta(seconds=1))
+        return sum(self.is_working_day(today + n * _DAY) for n in range((last_day - today).days + 1))
+
     def _step(self, day: date, n: int, direction: timedelta) -> date:
         """The n-th working day after (or before) `day`, not counting `day` itself."""
         while n:

@@ -20,6 +20,7 @@ from awardcycle.acts import ACTS
 from awardcycle.api_client import ApiClient
 from awardcycle.service import PAGE_LIMIT, RefusalKind, Refused
 from schemas.application import (
+    EXTENSION_NEEDED,
     ApplicationForm,
     ApplicationState,
     ApplicationView,
@@ -45,7 +46,6 @@ from schemas.consultation import (
 from schemas.cycle import CycleOverview, CycleStatus, GovernmentApproval
 from schemas.notice import NoticeObjection, NoticeStatus, ObjectionResolution, PublicObjection
 from schemas.programme import Programme, StageKind
-from workflows.application import EXTENSION_NEEDED
 
 
 def _unit(*parts: object) -> float:

@@ -169,7 +169,10 @@ async def submit(client: Client, cycle_id: str, forms: list[ApplicationForm], cl
 
     async def one(form: ApplicationForm) -> None:
         async with clerks:
-            await service.submit_application(client, cycle_id, form, APPLICANT)
+            try:
+                await service.submit_application(client, cycle_id, form, APPLICANT)
+            except service.Refused as refusal:  # one refused form is a finding to report, not the end of the bench
+                print(f"  refused in {cycle_id}: {form.name}: {refusal}", flush=True)
 
     await asyncio.gather(*(one(form) for form in forms))
     return time.monotonic() - began

@@ -55,7 +55,7 @@ from schemas.application import ApplicationForm
 from schemas.calendar import CalendarSpec
 from schemas.cycle import EVENTS_PER_RUN, CycleOverview
 from schemas.holiday_file import load_holiday_file
-from schemas.programme import Programme
+from schemas.programme import Level, Programme
 from store.db import create_all, make_engine, session
 from store.tables import OutboxMessage
 from worker import WORKFLOWS
@@ -236,8 +236,13 @@ class Province:
         tier.acts += simulator.acts
 
     def samples_of(self, programme: Programme, count: int) -> Forms:
+        """Sample forms; a city's carry its own name, so two cities never recommend the same name upwards."""
+        city = programme.jurisdiction_zh.removeprefix("山东省").removesuffix("市")
+        city = city if programme.level is Level.CITY else ""
+
         async def forms(_: str) -> list[ApplicationForm]:
-            return samples.applications(programme, count, seed=7)
+            every = samples.applications(programme, count, seed=7)
+            return [f.model_copy(update={"name": f.name.replace("青岛", city, 1)}) for f in every] if city else every
 
         return forms
 

@@ -72,6 +72,21 @@ class ApplicationState(StrEnum):
     CONCLUDED = "concluded"
 
 
+# What an application awaits when no expert scored before the deadline (a value of ApplicationView.waiting_for).
+EXTENSION_NEEDED = "coordinator:extend"
+
+STATE_ZH = {
+    ApplicationState.WAITING: "待进入下一环节",
+    ApplicationState.QUALIFICATION: "资格审查",
+    ApplicationState.MATERIAL_REVIEW: "材料审查",
+    ApplicationState.SUPPLEMENT_REQUESTED: "待补充材料",
+    ApplicationState.EXPERT_REVIEW: "专家评审",
+    ApplicationState.ONSITE_REVIEW: "现场评审",
+    ApplicationState.ORAL_DEFENCE: "陈述答辩",
+    ApplicationState.CONCLUDED: "已完结",
+}
+
+
 class Applicant(Protocol):
     """Who applied, as both the form and the cycle's Entrant tell it."""
 

@@ -112,22 +112,33 @@ def _view(row: ApplicationViewRow) -> ApplicationView:
     )
 
 
-def _in_cycle(cycle_id: str, state: str | None) -> list[ColumnElement[bool]]:
+def _in_cycle(cycle_id: str, state: str | None, awaiting: str | None = None) -> list[ColumnElement[bool]]:
     conditions = [col(ApplicationViewRow.cycle_id) == cycle_id]
     if state is not None:
         conditions.append(col(ApplicationViewRow.state) == state)
+    if awaiting is not None:
+        # waiting_for is stored as a JSON list of strings: a quoted element matches only an equal element.
+        element = json.dumps(awaiting, ensure_ascii=False)
+        conditions.append(col(ApplicationViewRow.waiting_for_json).contains(element, autoescape=True))
     return conditions
 
 
 def application_page(
-    session: Session, *, cycle_id: str, state: str | None, offset: int, limit: int, order: str = "id"
+    session: Session,
+    *,
+    cycle_id: str,
+    state: str | None,
+    offset: int,
+    limit: int,
+    order: str = "id",
+    awaiting: str | None = None,
 ) -> tuple[list[ApplicationView], int]:
-    """One page of a cycle's applications (in `state` if given) and how many match in all.
+    """One page of a cycle's applications (in `state`, awaiting `awaiting`, if given) and how many match in all.
 
     Orders: "id" (application id), "score" (final score, highest first, unscored last, then id)."""
     if order not in APPLICATION_ORDERS:
         raise ValueError(f"unknown order {order!r}; known: {', '.join(APPLICATION_ORDERS)}")
-    conditions = _in_cycle(cycle_id, state)
+    conditions = _in_cycle(cycle_id, state, awaiting)
     total = session.exec(select(func.count()).select_from(ApplicationViewRow).where(*conditions)).one()
     by_id = col(ApplicationViewRow.application_id)
     ordering = [by_id] if order == "id" else [col(ApplicationViewRow.final_score).desc().nulls_last(), by_id]
@@ -258,12 +269,13 @@ def extend_task_links(session: Session, *, task_id: str, expires_at: datetime) -
     )
 
 
-def failed_messages(session: Session, *, workflow_prefix: str) -> list[OutboxMessage]:
-    """Messages whose last send failed, from the workflows whose ids start with the prefix."""
+def failed_messages(session: Session, *, cycle_id: str) -> list[OutboxMessage]:
+    """Messages whose last send failed, from the cycle itself and from its children (`{cycle}.app-0001`, ...)."""
+    sender = col(OutboxMessage.workflow_id)
     statement = (
         select(OutboxMessage)
         .where(col(OutboxMessage.status) == OutboxStatus.FAILED)
-        .where(col(OutboxMessage.workflow_id).startswith(workflow_prefix, autoescape=True))
+        .where((sender == cycle_id) | sender.startswith(f"{cycle_id}.", autoescape=True))
         .order_by(col(OutboxMessage.created_at))
     )
     return list(session.exec(statement))

@@ -12,6 +12,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.notify import NotificationActivities
     from activities.records import RecordActivities
     from schemas.application import (
+        EXTENSION_NEEDED,
         ActReceipt,
         ApplicationForm,
         ApplicationInput,
@@ -49,8 +50,6 @@ with workflow.unsafe.imports_passed_through():
 
 # The signal name the cycle listens on; a string, since the cycle module imports this one.
 PROGRESS_SIGNAL = "application_progress"
-# What an application awaits when no expert scored before the deadline.
-EXTENSION_NEEDED = "coordinator:extend"
 
 
 @workflow.defn

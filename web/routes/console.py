@@ -1,4 +1,4 @@
-"""The console's door: `/login` sets the session cookie, `/logout` ends it, `/console` shows who is in.
+"""The console's door: `/login` sets the session cookie, `/logout` ends it, `/console` is the dashboard.
 
 The session cookie holds a login token (HttpOnly, SameSite=Strict, Secure over https); every form
 posted with it carries a CSRF value bound to that token. The login form's own CSRF value is bound to a
@@ -17,9 +17,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from schemas.common import Channel
-from store import accounts, queries
-from store.db import session
-from web.auth import MUST_CHANGE, SESSION_COOKIE, csrf_for, csrf_value, optional_holder, principal_of, reader_roles
+from store import accounts
+from web.auth import MUST_CHANGE, SESSION_COOKIE, csrf_for, csrf_value, optional_holder, principal_of
+from web.dashboard import chosen_year, dashboard
+from web.deps import ClientDep, EngineDep
 from web.routes.login import PasswordChange, change_own_password, log_in, revoke_session
 from web.templating import templates
 
@@ -116,22 +117,19 @@ async def logout_submit(request: Request, holder: Holder) -> Response:
     return response
 
 
-def _visible_cycles(request: Request, holder: accounts.TokenHolder) -> list[dict[str, Any]]:
-    principal = principal_of(holder)
-    with session(request.app.state.engine) as s:
-        rows = queries.list_cycles(s)
-    return [row.model_dump() for row in rows if reader_roles(principal, row.programme_id)]
-
-
 @router.get("/console", response_class=HTMLResponse)
-async def console_page(request: Request, holder: SignedIn) -> Response:
-    cycles = await run_in_threadpool(_visible_cycles, request, holder)
-    return _page(
-        "console.html",
-        principal=principal_of(holder),
-        cycles=cycles,
-        csrf=csrf_for(request, holder.token_sha256),
-    )
+async def console_page(
+    request: Request, holder: SignedIn, client: ClientDep, engine: EngineDep, year: str | None = None
+) -> Response:
+    """The dashboard of the chosen year (`?year=`, default the latest with a cycle the user may read)."""
+    principal = principal_of(holder)
+    shown: dict[str, Any] = {"principal": principal, "csrf": csrf_for(request, holder.token_sha256)}
+    try:
+        wanted = chosen_year(year)
+    except ValueError as error:
+        return _page("console.html", 422, **shown, board=None, error=str(error))
+    board = await dashboard(client, engine, principal, wanted)
+    return _page("console.html", **shown, board=board, error="")
 
 
 def _password_form(request: Request, holder: accounts.TokenHolder, error: str = "", code: int = 200) -> Response:

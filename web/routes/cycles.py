@@ -97,9 +97,9 @@ async def cycle_overview(
 
 @router.get("/{cycle_id}/undelivered", responses=AUTH_ERRORS, dependencies=[of_kind("cycle", "cycle_id")])
 def undelivered_messages(cycle_id: str, session: SessionDep, reader: CycleReader) -> MessagesPublic:
-    """Messages of the cycle whose last send failed; Temporal keeps retrying them with backoff."""
+    """Messages of the cycle and its children whose last send failed; Temporal keeps retrying them with backoff."""
     reader.require(*PERSONAL_DATA)
-    rows = queries.failed_messages(session, workflow_prefix=f"{cycle_id}.")
+    rows = queries.failed_messages(session, cycle_id=cycle_id)
     data = [MessagePublic.model_validate(row, from_attributes=True) for row in rows]
     return MessagesPublic(data=data, count=len(data))
 
