@@ -205,7 +205,6 @@ async def drive(client: Client, work: BareWork, task_queue: str, concurrency: in
             return await client.start_workflow(BareWorkflow.run, given, id=f"{prefix}-{index}", task_queue=task_queue)
 
     handles = list(await asyncio.gather(*(start(i) for i in range(count))))
-    results = [asyncio.ensure_future(h.result()) for h in handles]
 
     async def signal(index: int) -> None:
         async with limit:
@@ -215,8 +214,13 @@ async def drive(client: Client, work: BareWork, task_queue: str, concurrency: in
         async with limit:
             await handles[index % count].execute_update(BareWorkflow.bump, Poke(index=index))
 
+    # A result is a long poll of the history: thousands at once exceed the server's concurrent poller limit.
+    async def result(handle: WorkflowHandle[BareWorkflow, int]) -> None:
+        async with limit:
+            await handle.result()
+
     await asyncio.gather(*(signal(i) for i in range(work.signals)), *(update(i) for i in range(work.updates)))
-    await asyncio.gather(*results)
+    await asyncio.gather(*(result(h) for h in handles))
     return time.monotonic() - began, [h.id for h in handles]
 
 

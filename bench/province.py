@@ -315,11 +315,11 @@ async def run(options: argparse.Namespace) -> None:
             with session(engine) as db:
                 messages = db.exec(select(func.count()).select_from(OutboxMessage)).one()
         report(options, tiers, histories, wall, cpu, rss, messages, departments)
-    await compare(options, histories, wall, cpu)
     outcomes, rate = await replay_all(histories, WORKFLOWS, processes=options.replay_processes)
     failed = sum(1 for o in outcomes if o.error)
     print(f"audit replay: {len(outcomes)} histories in {options.replay_processes} processes, {failed} failed, ", end="")
-    print(f"{rate:.1f} histories/s")
+    print(f"{rate:.1f} histories/s", flush=True)
+    await compare(options, histories, wall, cpu)
 
 
 async def year(province: Province, options: argparse.Namespace, cities: list[str]) -> list[Tier]:
