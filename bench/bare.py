@@ -41,11 +41,10 @@ from temporalio.worker import Worker
 # The sandbox re-runs this file for each workflow run (the SDK loads a script's workflows as
 # `__temporal_main__`); the engine's modules the client side needs are passed through, as its workflows do.
 with workflow.unsafe.imports_passed_through():
-    from measure import cpu_seconds, free_port, peak_rss_mb
+    from measure import bench_settings, cpu_seconds, peak_rss_mb
 
     from awardcycle.embedded import start_dev_server
     from awardcycle.temporal_client import connect
-    from config.settings import Settings
     from worker import CACHED_WORKFLOWS, STICKY_WAIT  # the engine's worker settings: the two differ in workflows only
 
 TIMER_SECONDS = 0.01
@@ -240,13 +239,7 @@ async def run_bare(work: BareWork, *, workers: int = 1, concurrency: int = 16) -
     if work.workflows < 1:
         raise ValueError("at least one workflow")
     with tempfile.TemporaryDirectory(prefix="awardcycle-bare-") as home:
-        settings = Settings(
-            home=Path(home),
-            temporal_port=free_port(),
-            temporal_ui_port=free_port(),
-            smtp_port=free_port(),
-            _env_file=None,
-        )
+        settings = bench_settings(Path(home))
         async with start_dev_server(settings) as server:
             client = await connect(settings)
             task_queue = f"bare-{uuid.uuid4().hex[:8]}"

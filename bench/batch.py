@@ -22,7 +22,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from measure import collect, free_port, peak_rss_mb
+from measure import bench_settings, collect, peak_rss_mb
 from sqlalchemy import func
 from sqlmodel import select
 from temporalio.client import Client
@@ -48,13 +48,7 @@ APPLICANT = Actor(role=Role.APPLICANT, identity="bench@example.cn", channel=Chan
 async def run(programme_id: str, applicants: int, day_seconds: float, events_per_run: int, workers: int) -> None:
     programme = get_programme(programme_id)
     with tempfile.TemporaryDirectory(prefix="awardcycle-batch-") as home:
-        settings = Settings(
-            home=Path(home),
-            temporal_port=free_port(),
-            temporal_ui_port=free_port(),
-            smtp_port=free_port(),
-            _env_file=None,
-        )
+        settings = bench_settings(Path(home))
         async with start_dev_server(settings) as server, start_mail_sink(settings):
             client = await connect(settings)
             engine = make_engine(settings)

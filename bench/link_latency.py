@@ -34,7 +34,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -46,7 +45,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
-from measure import cpu_seconds
+from measure import bench_settings, cpu_seconds
 from temporalio.client import Client
 
 from awardcycle import samples
@@ -141,33 +140,6 @@ class Row:
     cpu: dict[str, float]
 
 
-def free_ports(count: int) -> list[int]:
-    """Distinct free ports: all sockets stay bound until every port is chosen."""
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in sockets]
-
-
-def bench_settings(home: Path) -> Settings:
-    web, temporal, temporal_ui, smtp = free_ports(4)
-    return Settings(
-        home=home,
-        web_port=web,
-        temporal_port=temporal,
-        temporal_ui_port=temporal_ui,
-        smtp_port=smtp,
-        # Embedded everything, whatever AWARDCYCLE_* the shell or a .env file holds.
-        temporal_address=None,
-        temporal_namespace="default",
-        smtp_host=None,
-        database_url=None,
-        public_base_url=f"http://127.0.0.1:{web}",
-        _env_file=None,
-    )
-
-
 def consultation_input(programme: Programme, cycle_id: str, candidates: int) -> ConsultationInput:
     now = datetime.now(UTC)
     deadline = now + timedelta(weeks=4)
@@ -203,12 +175,13 @@ async def start_consultation(client: Client, task: ConsultationInput) -> str:
     return workflow_id
 
 
-def _token_in(path: Path, message_id: str) -> str | None:
+def token_in(path: Path, marker: str) -> str | None:
+    """The token of the task link in the kept message, if its Message-ID holds `marker`."""
     data = path.read_bytes()
-    if f"<{message_id}@".encode() not in data:  # cheap: every answer also mails a receipt
+    if marker.encode() not in data:  # cheap: most messages are receipts and notices
         return None
     message = email.message_from_bytes(data, policy=policy.default)
-    if f"<{message_id}@" not in str(message["Message-ID"]):
+    if marker not in str(message["Message-ID"]):
         return None
     for part in message.walk():
         if part.get_content_type() == "text/plain":
@@ -220,7 +193,7 @@ def _token_in(path: Path, message_id: str) -> str | None:
 
 def _find_token(mail_dir: Path, message_id: str) -> str | None:
     for path in sorted(mail_dir.glob("*.eml")):
-        if token := _token_in(path, message_id):
+        if token := token_in(path, f"<{message_id}@"):
             return token
     return None
 

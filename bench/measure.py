@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -11,12 +12,14 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from temporalio.api.enums.v1 import EventType, TimeoutType, WorkflowTaskFailedCause
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 
 from activities.chain import fetch_chain
+from config.settings import Settings
 
 FAILED_TASKS = {EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED, EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT}
 # The SDK warns of a workflow task that takes longer; the issue asks for none over a second.
@@ -118,10 +121,30 @@ async def collect(client: Client, workflow_ids: Iterable[str], figures: HistoryF
     return figures
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_ports(count: int) -> list[int]:
+    """Distinct free ports: all sockets stay bound until every port is chosen."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+
+
+def bench_settings(home: Path, **given: Any) -> Settings:
+    """A bench's own embedded stack under `home` on free ports, whatever AWARDCYCLE_* the shell or a .env holds."""
+    web, temporal, temporal_ui, smtp = free_ports(4)
+    defaults: dict[str, Any] = {
+        "web_port": web,
+        "temporal_port": temporal,
+        "temporal_ui_port": temporal_ui,
+        "smtp_port": smtp,
+        "temporal_address": None,
+        "temporal_namespace": "default",
+        "smtp_host": None,
+        "database_url": None,
+        "public_base_url": f"http://127.0.0.1:{web}",
+    }
+    return Settings(home=home, _env_file=None, **{**defaults, **given})
 
 
 def cpu_seconds(pid: int | str) -> float:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import email
 import os
 import shutil
 import tempfile
@@ -30,22 +29,23 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from email import policy
 from pathlib import Path
 
 import httpx
 from bare import BareWork, run_bare
 from batch import CLERKS, awardcycle_processes, submit, worker_processes
-from link_latency import LINK
-from measure import HistoryFigures, cpu_seconds, free_port, peak_rss_mb
+from link_latency import token_in
+from measure import HistoryFigures, bench_settings, cpu_seconds, peak_rss_mb
 from sqlalchemy import Engine, func
 from sqlmodel import select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 
 from awardcycle import samples, service
+from awardcycle.api_client import ApiClient
 from awardcycle.audit import cycle_histories, replay_all
 from awardcycle.embedded import start_dev_server, start_mail_sink
+from awardcycle.service import Refused
 from awardcycle.simulation import Player, Simulator, TemporalDesk
 from awardcycle.temporal_client import connect
 from config.settings import Settings, get_settings
@@ -108,7 +108,7 @@ class Departments:
     """Every cycle's consulted departments, answering "no objection" through the link in their request email."""
 
     mail_dir: Path
-    web: httpx.AsyncClient
+    api: ApiClient  # no token: the link itself says who is answering
     seen: set[str] = field(default_factory=set)
     answers: int = 0
     refusals: Counter[str] = field(default_factory=Counter)
@@ -133,41 +133,27 @@ class Departments:
     def _new_links(self) -> list[str]:
         tokens = []
         for path in sorted(self.mail_dir.glob("*.eml")):
-            if path.name in self.seen:
-                continue
-            self.seen.add(path.name)
-            data = path.read_bytes()
-            if b"/request@" not in data:  # cheap: most of the year's mail is receipts and notices
-                continue
-            message = email.message_from_bytes(data, policy=policy.default)
-            if "/request@" not in str(message["Message-ID"]):
-                continue
-            body = message.get_body(preferencelist=("plain",))
-            if body is not None and (match := LINK.search(body.get_content())):
-                tokens.append(match.group(1))
+            if path.name not in self.seen:
+                self.seen.add(path.name)
+                if token := token_in(path, "/request@"):
+                    tokens.append(token)
         return tokens
 
     async def _answer(self, token: str) -> None:
-        task = (await self._call("GET", f"/api/v1/tasks/{token}")).json()
-        if task["answered"]:
-            return
-        opinions = [{"application_id": c["application_id"], "opinion": "no_objection"} for c in task["candidates"]]
-        began = time.monotonic()
-        answered = await self._call("POST", f"/api/v1/tasks/{token}", json={"answers": opinions})
-        self.latencies.append(time.monotonic() - began)
-        if answered.status_code == 200:
-            self.answers += 1
+        try:
+            task = await self.api.request("GET", f"/tasks/{token}")
+            if task["answered"]:
+                return
+            opinions = [{"application_id": c["application_id"], "opinion": "no_objection"} for c in task["candidates"]]
+            began = time.monotonic()
+            try:
+                await self.api.post(f"/tasks/{token}", {"answers": opinions})
+            finally:
+                self.latencies.append(time.monotonic() - began)
+        except Refused as refusal:
+            self.refusals[f"{refusal.kind.value}: {str(refusal)[:120]}"] += 1
         else:
-            self.refusals[f"{answered.status_code} {answered.text[:120]}"] += 1
-
-    async def _call(self, method: str, path: str, **kwargs: object) -> httpx.Response:
-        """The request, asked again with backoff while the web app says it or Temporal is busy."""
-        for attempt in range(8):
-            response = await self.web.request(method, path, **kwargs)  # type: ignore[arg-type]
-            if response.status_code not in (502, 503, 504):
-                return response
-            await asyncio.sleep(min(0.5 * 2**attempt, 10))
-        return response
+            self.answers += 1
 
 
 @dataclass
@@ -279,17 +265,7 @@ async def run(options: argparse.Namespace) -> None:
         cities = write_catalogue(catalogue, options.cities)
         os.environ["AWARDCYCLE_CATALOGUE"] = str(catalogue)  # this process reads the same catalogue
         get_settings.cache_clear()
-        web_port = free_port()
-        settings = Settings(
-            home=Path(home),
-            catalogue=catalogue,
-            temporal_port=free_port(),
-            temporal_ui_port=free_port(),
-            smtp_port=free_port(),
-            web_port=web_port,
-            public_base_url=f"http://127.0.0.1:{web_port}",
-            _env_file=None,
-        )
+        settings = bench_settings(Path(home), catalogue=catalogue)
         async with start_dev_server(settings) as server, start_mail_sink(settings):
             client = await connect(settings)
             engine = make_engine(settings)
@@ -300,9 +276,9 @@ async def run(options: argparse.Namespace) -> None:
             async with (
                 worker_processes(settings, options.workers, logs) as workers,
                 web_process(settings, logs) as web_pid,
-                httpx.AsyncClient(base_url=settings.public_base_url, timeout=60) as web,
+                ApiClient(settings.public_base_url, None) as api,
             ):
-                departments = Departments(settings.mail_dir, web)
+                departments = Departments(settings.mail_dir, api)
                 answering = asyncio.create_task(departments.run())
                 tiers = await year(province, options, cities)
                 answering.cancel()
