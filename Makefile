@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
-BROWSER_PACKAGES := chromium fonts-noto-cjk
+# Chromium for the browser tests; Pango and the CJK fonts for WeasyPrint's PDFs.
+BROWSER_PACKAGES := chromium fonts-noto-cjk libpangoft2-1.0-0
 
 .PHONY: run test lint unit browser clean
 
@@ -26,10 +27,10 @@ lint: $(STAMP)
 
 # tests/test_browser.py drives Debian's Chromium; only the tests need it, not `make run`.
 browser:
-	@test -x $(CHROMIUM) || { \
+	@{ test -x $(CHROMIUM) && /sbin/ldconfig -p | grep -q libpangoft2-1.0; } || { \
 	  if [ "$$(id -u)" -eq 0 ]; then sudo=; \
 	  elif sudo -n true 2>/dev/null; then sudo="sudo -n"; \
-	  else echo "$(CHROMIUM) is missing; install it with: sudo apt-get install -y $(BROWSER_PACKAGES)" >&2; exit 1; fi; \
+	  else echo "Chromium, Pango or the CJK fonts are missing; install them with: sudo apt-get install -y $(BROWSER_PACKAGES)" >&2; exit 1; fi; \
 	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES); }
 
 unit: $(STAMP) browser

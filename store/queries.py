@@ -385,3 +385,18 @@ def list_archived(
 
 def get_archived(session: Session, *, workflow_id: str, run_id: str) -> HistoryArchive | None:
     return session.get(HistoryArchive, {"workflow_id": workflow_id, "run_id": run_id})
+
+
+# The console's cycle page
+
+
+def application_view(session: Session, *, application_id: str) -> ApplicationView | None:
+    row = session.get(ApplicationViewRow, application_id)
+    return None if row is None else _view(row)
+
+
+def outcome_counts(session: Session, *, cycle_id: str) -> dict[str, int]:
+    """A cycle's concluded applications by outcome (Outcome values); an outcome none has is absent."""
+    outcome = col(ApplicationViewRow.outcome)
+    query = select(outcome, func.count()).where(*_in_cycle(cycle_id, None), outcome.is_not(None)).group_by(outcome)
+    return {found: count for found, count in session.exec(query) if found is not None}

@@ -27,8 +27,10 @@ from web.routes import (
     audit,
     console,
     consultations,
+    cycle_page,
     cycles,
     devmail,
+    exports,
     health,
     ladder,
     links,
@@ -106,6 +108,8 @@ def create_app(
     app.include_router(api_router())
     app.include_router(audit.router)
     app.include_router(console.router)
+    app.include_router(cycle_page.router)
+    app.include_router(exports.router)
     if settings.embedded_smtp:  # the sink's mail exists only in embedded mode
         app.include_router(devmail.router)
     links.install(app)

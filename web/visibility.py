@@ -29,15 +29,20 @@ def cycle_overview(access: Access, overview: CycleOverview) -> CycleOverview:
     return overview.model_copy(update={"recommended": recommended, "applications": applications})
 
 
+def shows_scores(access: Access, state: ApplicationState) -> bool:
+    """Experts' scores of an application in this state show to this reader: always, or once review has closed."""
+    return access.sees_scores or state is not ApplicationState.EXPERT_REVIEW
+
+
 def application_view(access: Access, view: ApplicationView) -> ApplicationView:
     """As `application_status`: the expert score shows only to those who may see scores while review is open."""
-    if access.sees_scores or view.state is not ApplicationState.EXPERT_REVIEW:
+    if shows_scores(access, view.state):
         return view
     return view.model_copy(update={"expert_score": None})
 
 
 def application_status(access: Access, status: ApplicationStatus) -> ApplicationStatus:
-    if access.sees_scores or status.state is not ApplicationState.EXPERT_REVIEW:
+    if shows_scores(access, status.state):
         return status
     return status.model_copy(update={"scores": {}, "expert_score": None})
 

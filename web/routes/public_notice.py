@@ -10,7 +10,6 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, status
@@ -20,10 +19,10 @@ from starlette.datastructures import FormData
 from awardcycle import service
 from awardcycle.service import RefusalKind, Refused
 from config.settings import Settings
-from notifications.render import award_label, zh_datetime
+from notifications.render import award_label, zh_date, zh_datetime
 from programmes import UnknownProgrammeError, get_programme
 from schemas import ids
-from schemas.common import SHANGHAI, Actor, Channel, Role
+from schemas.common import Actor, Channel, Role
 from schemas.notice import NoticeStatus, ObjectionAck, PublicObjection
 from schemas.notification import EMAIL_PATTERN
 from web.auth import csrf_value
@@ -44,13 +43,14 @@ TOO_MANY_ZH = "提交过于频繁，请稍后再试，或直接联系评审办�
 REASON_LIMIT = 2000
 
 
-def _contact(request: Request) -> str:
+def office_contact(request: Request) -> str:
+    """How the public reaches the award office, as every notice gives it."""
     settings: Settings = request.app.state.settings
     return settings.mail_reply_to or settings.mail_from
 
 
 def _page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    html = templates.get_template(template).render(contact=_contact(request), **context)
+    html = templates.get_template(template).render(contact=office_contact(request), **context)
     return HTMLResponse(html, status_code=status_code, headers=HEADERS)
 
 
@@ -58,7 +58,8 @@ def _message(request: Request, status_code: int, message: str) -> HTMLResponse:
     return _page(request, "notice_message.html", status_code, message=message)
 
 
-def _period_days(cycle_programme: str) -> str:
+def period_days(cycle_programme: str) -> str:
+    """The notice period as the notice states it (`7个工作日`); empty for a programme the catalogue lost."""
     try:
         period = get_programme(cycle_programme).notice_period
     except UnknownProgrammeError:
@@ -78,12 +79,7 @@ async def _notice(request: Request, cycle_id: str) -> tuple[NoticeStatus, str] |
         if refused.kind is RefusalKind.NOT_FOUND:
             return None
         raise
-    return notice, _period_days(cycle.programme_id)
-
-
-def _date(value: datetime) -> str:
-    local = value.astimezone(SHANGHAI)
-    return f"{local.year}年{local.month}月{local.day}日"
+    return notice, period_days(cycle.programme_id)
 
 
 def _render(
@@ -107,7 +103,7 @@ def _render(
         cycle_id=cycle_id,
         notice=notice,
         candidates=candidates,
-        starts=_date(notice.starts_at),
+        starts=zh_date(notice.starts_at),
         # The notice ends at 24:00 of its last day, shown as that day.
         ends=zh_datetime(notice.ends_at),
         days=days,
