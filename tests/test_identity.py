@@ -48,6 +48,7 @@ PUBLIC = {
     "answer_page",
     "show_notice",
     "lodge_objection",
+    "notices_feed",
     "login_page",
     "login_submit",
     "logout_submit",
