@@ -32,7 +32,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 from temporalio import activity, workflow
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import RetryPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
 
     from awardcycle.embedded import start_dev_server
     from awardcycle.temporal_client import connect
+    from config.settings import Settings
     from worker import CACHED_WORKFLOWS, STICKY_WAIT  # the engine's worker settings: the two differ in workflows only
 
 TIMER_SECONDS = 0.01
@@ -142,6 +143,7 @@ def build_worker(client: Client, task_queue: str) -> Worker:
         task_queue=task_queue,
         workflows=[BareWorkflow],
         activities=[noop],
+        max_concurrent_workflow_tasks=Settings.model_fields["workflow_task_slots"].default,
         max_cached_workflows=CACHED_WORKFLOWS,
         sticky_queue_schedule_to_start_timeout=STICKY_WAIT,
     )
@@ -210,8 +212,14 @@ async def drive(client: Client, work: BareWork, task_queue: str, concurrency: in
             await handles[index % count].signal(BareWorkflow.poke, Poke(index=index))
 
     async def update(index: int) -> None:
+        handle = handles[index % count]
         async with limit:
-            await handles[index % count].execute_update(BareWorkflow.bump, Poke(index=index))
+            while True:
+                try:
+                    await handle.execute_update(BareWorkflow.bump, Poke(index=index), id=f"bump-{index}")
+                    return
+                except WorkflowUpdateRPCTimeoutOrCancelledError:
+                    continue  # a busy server: asked again under the same id, the update is not applied twice
 
     # A result is a long poll of the history: thousands at once exceed the server's concurrent poller limit.
     async def result(handle: WorkflowHandle[BareWorkflow, int]) -> None:
