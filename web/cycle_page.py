@@ -5,6 +5,9 @@ The applications come from the read model. The schedule, the consultations, the 
 indicator live only in the workflows: each is asked with a short timeout, and one that does not answer
 shows as unavailable instead of holding up the page. What each reader sees follows web/visibility.py.
 What the page renders are the frozen classes here, never the table rows.
+
+A coordinator also finds the acts that make sense at the cycle's stage as forms (web/routes/cycle_acts.py
+performs them); a refused one is shown again on its form with the reason and the values entered.
 """
 
 from __future__ import annotations
@@ -24,23 +27,25 @@ from temporalio.service import RPCError
 
 from activities.calendar import CalendarError, WorkingDayCalendar
 from awardcycle import service
+from awardcycle.acts import ACTS
 from awardcycle.service import Refused
 from notifications.render import OPINIONS_ZH, outcome_label, zh_datetime
 from programmes import load_catalogue
 from schemas.application import STATE_ZH, ApplicationState, ApplicationStatus, ApplicationView, Outcome, ScoringTask
 from schemas.calendar import CalendarSpec
 from schemas.common import SHANGHAI, Channel
-from schemas.consultation import Candidate, ConsultationStatus
+from schemas.consultation import Candidate, CandidateOpinion, ConsultationStatus
 from schemas.cycle import CycleStatus, StageRecord
 from schemas.notice import NoticeStatus
-from schemas.programme import Duration, Programme, StageKind
+from schemas.programme import APPLICATION_STAGES, Duration, Programme, StageKind
 from store import queries
 from store.db import session
 from web import visibility
 from web.auth import Access, cycle_of
 from web.calendar_chart import Chart, Span, SpanState, chart, day_zh
-from web.dashboard import LIVE_TIMEOUT, UNAVAILABLE, _deadline
+from web.dashboard import LIVE_TIMEOUT, UNAVAILABLE, deadline_text
 from web.deps import workflow_kind
+from web.form_fields import Bounds, model_bounds
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -58,6 +63,44 @@ SCORES_HIDDEN = "专家评审进行中，评分仅对协调员、秘书处和审
 RESTING = (ApplicationState.WAITING, ApplicationState.CONCLUDED)
 _NUMBER = re.compile(r"-?[0-9]{1,9}")
 
+# The coordinator's acts the page offers as forms.
+CONSOLE_ACTS = (
+    "extend_deadline",
+    "record_approval",
+    "resend_link",
+    "answer",
+    "resolve_overdue",
+    "decide_objection",
+    "resolve_objection",
+    "lodge_objection",
+)
+# The hidden fields naming what a form acts on, for the acts the page shows once per department or objection.
+TARGETS = {
+    "resolve_overdue": ("consultation",),
+    "decide_objection": ("consultation", "application_id"),
+    "resolve_objection": ("objection_id",),
+}
+LIMITS = {name: model_bounds(ACTS[name].input) for name in CONSOLE_ACTS} | {"opinion": model_bounds(CandidateOpinion)}
+# The stages whose deadline the cycle's extend_deadline validator accepts to move.
+EXTENDABLE = frozenset({StageKind.APPLICATION, StageKind.CONSULTATION, *APPLICATION_STAGES})
+# What the page says after a form's act was accepted (`?done=ACT`); announcing follows the approval by itself.
+DONE_ZH = {
+    "start_cycle": "已启动评审周期。",
+    "extend_deadline": "已延长当前环节的截止时间。",
+    "record_approval": "已记录政府批准文件，周期随即发布表彰决定。",
+    "resend_link": "已重新发送任务链接，此前的链接随即失效。",
+    "answer": "已记录部门的书面意见。",
+    "resolve_overdue": "已处理逾期未答复的部门。",
+    "decide_objection": "已就部门异议作出决定。",
+    "resolve_objection": "已处理公示异议。",
+    "lodge_objection": "已登记书面公示异议。",
+}
+
+
+def form_key(act: str, values: dict[str, str]) -> str:
+    """Which form on the page: the act's name, then what it acts on when the page holds several of it."""
+    return ":".join([act, *(values.get(name, "") for name in TARGETS.get(act, ()))])
+
 
 class UnknownApplication(LookupError):
     """`?scores=` names an application the cycle's read model does not hold."""
@@ -70,6 +113,7 @@ class PageRequest:
     state: ApplicationState | None
     order: str
     scores: str | None  # the application whose scores by indicator and expert are shown
+    done_zh: str = ""  # the confirmation of an act a form just performed
 
 
 @dataclass(frozen=True)
@@ -210,6 +254,43 @@ class NoticeSection:
 
 
 @dataclass(frozen=True)
+class Attempt:
+    """A refused act, shown again on its form."""
+
+    key: str  # the form's (form_key)
+    reason: str
+    values: dict[str, str]  # as entered
+
+
+@dataclass(frozen=True)
+class Target:
+    """One of several forms of an act: the department or objection it acts on."""
+
+    key: str
+    fields: dict[str, str]  # the hidden fields naming it
+    label_zh: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Acts:
+    """The coordinator's forms the reader may fill in at the cycle's stage."""
+
+    keys: frozenset[str]  # every form shown, by form_key
+    limits: dict[str, dict[str, Bounds]]
+    authority_zh: str  # who approves the results
+    today_iso: str  # the cycle's day, for the approval's date
+    relink: list[tuple[str, str]]  # open consultations: (workflow id, department and where its link went)
+    answering: list[tuple[str, str]]  # consultations still taking answers: (workflow id, department)
+    candidates: list[tuple[str, str]]  # whom the departments answer about: (application id, name)
+    opinions: list[tuple[str, str]]  # a department's possible opinions: (value, Chinese)
+    overdue: list[Target]
+    objections: list[Target]  # departments' objections awaiting the coordinator
+    public: list[Target]  # public objections awaiting a resolution
+    lodging: list[tuple[str, str]]  # the notice's candidates while it is open
+
+
+@dataclass(frozen=True)
 class CyclePage:
     cycle_id: str
     year: int
@@ -225,6 +306,9 @@ class CyclePage:
     consultation: ConsultationGrid | None
     notice: NoticeSection | None
     audit: bool  # the reader may open the cycle's audit timeline
+    acts: Acts | None  # None: the reader may perform none of them
+    attempt: Attempt | None
+    done_zh: str
 
 
 @dataclass(frozen=True)
@@ -241,7 +325,14 @@ class _Stored:
 
 
 def page_request(
-    cycle_id: str, *, offset: str | None, limit: str | None, state: str | None, order: str | None, scores: str | None
+    cycle_id: str,
+    *,
+    offset: str | None,
+    limit: str | None,
+    state: str | None,
+    order: str | None,
+    scores: str | None,
+    done: str | None = None,
 ) -> PageRequest:
     """The page asked for in the query string; a ValueError with the reason (Chinese and English) otherwise."""
     numbers = []
@@ -257,19 +348,28 @@ def page_request(
         raise ValueError(str(refused)) from refused
     if scores and not (workflow_kind(scores) == "application" and cycle_of(scores) == cycle_id):
         raise ValueError(f"“{scores[:80]}”不是本周期的申报编号 (not an application id of {cycle_id})")
-    return PageRequest(offset=start, limit=size, state=wanted, order=order or "id", scores=scores or None)
+    return PageRequest(
+        offset=start,
+        limit=size,
+        state=wanted,
+        order=order or "id",
+        scores=scores or None,
+        done_zh=DONE_ZH.get(done or "", ""),
+    )
 
 
-async def cycle_page(client: Client, engine: Engine, reader: Access, wanted: PageRequest) -> CyclePage:
-    """Everything the page shows of the cycle, as far as `reader` may see it."""
+async def cycle_page(
+    client: Client, engine: Engine, reader: Access, wanted: PageRequest, attempt: Attempt | None = None
+) -> CyclePage:
+    """Everything the page shows of the cycle, as far as `reader` may see it, and the forms it may fill in."""
     cycle_id = reader.cycle.cycle_id
     stored, status = await asyncio.gather(
-        asyncio.to_thread(_read, engine, reader, wanted), _live(service.cycle_status(client, cycle_id), cycle_id)
+        asyncio.to_thread(_read, engine, reader, wanted), live_answer(service.cycle_status(client, cycle_id), cycle_id)
     )
     if wanted.scores and stored.detail is None:
         raise UnknownApplication(f"本周期没有编号为 {wanted.scores} 的申报 (no such application in {cycle_id})")
     programme = stored.programme
-    consultations, notice, detail = await asyncio.gather(
+    consultations, (notice, notice_status), detail = await asyncio.gather(
         _consultations(client, status),
         _notice(client, reader, status),
         _score_detail(client, reader, stored.detail, programme),
@@ -291,10 +391,13 @@ async def cycle_page(client: Client, engine: Engine, reader: Access, wanted: Pag
         consultation=_grid(*consultations) if status and status.consultations else None,
         notice=notice,
         audit=reader.sees_personal_data,
+        acts=_acts(reader, status, programme, *consultations, notice_status, attempt),
+        attempt=attempt,
+        done_zh=wanted.done_zh,
     )
 
 
-async def _live(call: Awaitable[T], workflow_id: str) -> T | None:
+async def live_answer(call: Awaitable[T], workflow_id: str) -> T | None:
     try:
         return await asyncio.wait_for(call, LIVE_TIMEOUT)
     except (TimeoutError, Refused, RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as error:
@@ -337,7 +440,7 @@ def _last_day(end: datetime) -> date:
     return _local_day(end - timedelta(microseconds=1))
 
 
-def _stage_name(programme: Programme | None, kind: StageKind) -> str:
+def stage_name(programme: Programme | None, kind: StageKind) -> str:
     found = programme.stage(kind) if programme else None
     return found.name_zh if found else kind.value
 
@@ -356,7 +459,7 @@ def schedule(status: CycleStatus, programme: Programme | None) -> Schedule:
     cursor: datetime | None = None
     span: Span | None
     for kind in kinds:
-        name = _stage_name(programme, kind)
+        name = stage_name(programme, kind)
         record = recorded.get(kind)
         if record is not None:
             line, span = _recorded(kind, name, record, today)
@@ -368,9 +471,9 @@ def schedule(status: CycleStatus, programme: Programme | None) -> Schedule:
             notes += [note] if note else []
         lines.append(line)
         spans += [span] if span else []
-    deadline_zh, left_zh, overdue = _deadline(status)
+    deadline_zh, left_zh, overdue = deadline_text(status)
     return Schedule(
-        stage_zh=_stage_name(programme, status.stage)
+        stage_zh=stage_name(programme, status.stage)
         if status.stage
         else ("已结束" if status.completed else "环节交接中"),
         deadline_zh=deadline_zh,
@@ -435,11 +538,11 @@ def _funnel(stored: _Stored, name_zh: str) -> Funnel:
     return Funnel(total=total, steps=steps, outcomes=outcomes)
 
 
-def _score(value: float | None) -> str:
+def score_text(value: float | None) -> str:
     return "—" if value is None else f"{value:g}"
 
 
-def _waiting_zh(waiting_for: list[str]) -> str:
+def waiting_text(waiting_for: list[str]) -> str:
     experts = [w.removeprefix("expert:") for w in waiting_for if w.startswith("expert:")]
     named = [WAITING_ZH.get(w, w) for w in waiting_for if not w.startswith("expert:")]
     return "、".join([*named, *([f"专家 {len(experts)} 人未评分"] if experts else [])])
@@ -473,9 +576,9 @@ def _line(cycle_id: str, view: ApplicationView, name_zh: str, wanted: PageReques
         region=view.region,
         state_zh=STATE_ZH[view.state],
         deadline_zh=zh_datetime(view.deadline) if view.deadline and view.state not in RESTING else "",
-        waiting_zh=_waiting_zh(view.waiting_for),
-        expert_score=_score(view.expert_score),
-        final_score=_score(view.final_score),
+        waiting_zh=waiting_text(view.waiting_for),
+        expert_score=score_text(view.expert_score),
+        final_score=score_text(view.final_score),
         outcome_zh=outcome_label(view.outcome.value, name_zh) if view.outcome else "",
         reason=view.reason,
         scores_href=_href(cycle_id, **_query(wanted, scores=view.application_id)) + "#scores",
@@ -507,14 +610,14 @@ async def _score_detail(
     if view is None:
         return None
     application_id = view.application_id
-    status = await _live(service.application_status(client, application_id), application_id)
+    status = await live_answer(service.application_status(client, application_id), application_id)
     if status is None:
         return ScoreDetail(application_id, view.name, UNAVAILABLE, [], [], [])
     status = visibility.application_status(reader, status)
     if not reader.sees_scores and status.state is ApplicationState.EXPERT_REVIEW:
         return ScoreDetail(application_id, view.name, SCORES_HIDDEN, [], [], [])
     tasks = await asyncio.gather(
-        *(_live(service.scoring_task(client, application_id, e), application_id) for e in status.scores)
+        *(live_answer(service.scoring_task(client, application_id, e), application_id) for e in status.scores)
     )
     scored = dict(zip(status.scores, tasks, strict=True))
     rubric = next((t.rubric for t in tasks if t), programme.rubric if programme else None)
@@ -522,7 +625,7 @@ async def _score_detail(
     experts = [
         ExpertColumn(
             label=f"{names[e]}（{e}）" if reader.sees_personal_data and e in names else e,
-            total=_score(status.scores.get(e)) if e in status.scores else "未评分",
+            total=score_text(status.scores.get(e)) if e in status.scores else "未评分",
         )
         for e in status.experts
     ]
@@ -533,22 +636,22 @@ async def _score_detail(
         for group in (rubric.groups if rubric else [])
         for indicator in group.indicators
     ]
-    return ScoreDetail(application_id, status.name, "", experts, indicators, _summary(status))
+    return ScoreDetail(application_id, status.name, "", experts, indicators, score_summary(status))
 
 
 def _cell(scored: dict[str, ScoringTask | None], expert_id: str, indicator_id: str) -> str:
     if expert_id not in scored:
         return "—"
     task = scored[expert_id]
-    return _score(task.scores.get(indicator_id)) if task else UNAVAILABLE
+    return score_text(task.scores.get(indicator_id)) if task else UNAVAILABLE
 
 
-def _summary(status: ApplicationStatus) -> list[tuple[str, str]]:
+def score_summary(status: ApplicationStatus) -> list[tuple[str, str]]:
     return [
-        ("专家评审得分", _score(status.expert_score)),
-        ("现场评审得分", _score(status.onsite_score)),
-        ("陈述答辩得分", _score(status.defence_score)),
-        ("最终得分", _score(status.final_score)),
+        ("专家评审得分", score_text(status.expert_score)),
+        ("现场评审得分", score_text(status.onsite_score)),
+        ("陈述答辩得分", score_text(status.defence_score)),
+        ("最终得分", score_text(status.final_score)),
     ]
 
 
@@ -564,8 +667,8 @@ async def _consultations(
     asked = status.consultations
     # Every department is asked about the same shortlist, which the cycle's own narrows once one is dropped.
     task, answers = await asyncio.gather(
-        _live(service.consultation_task(client, asked[0]), asked[0]),
-        asyncio.gather(*(_live(service.consultation_status(client, w), w) for w in asked)),
+        live_answer(service.consultation_task(client, asked[0]), asked[0]),
+        asyncio.gather(*(live_answer(service.consultation_status(client, w), w) for w in asked)),
     )
     return (task.candidates if task else status.shortlist), dict(zip(asked, answers, strict=True))
 
@@ -621,15 +724,18 @@ def _grid_row(columns: list[tuple[str, str]], workflow_id: str, consultation: Co
     )
 
 
-async def _notice(client: Client, reader: Access, status: CycleStatus | None) -> NoticeSection | None:
+async def _notice(
+    client: Client, reader: Access, status: CycleStatus | None
+) -> tuple[NoticeSection | None, NoticeStatus | None]:
+    """The notice's section, and its status as the reader may see it for the forms (None: it did not answer)."""
     if status is None or status.notice is None:
-        return None
+        return None, None
     public_href = f"/notices/{quote(status.cycle_id)}"
-    notice = await _live(service.notice_status(client, status.notice), status.notice)
+    notice = await live_answer(service.notice_status(client, status.notice), status.notice)
     if notice is None:
-        return NoticeSection(False, False, "", public_href, [])
+        return NoticeSection(False, False, "", public_href, []), None
     notice = visibility.notice_status(reader, notice)
-    return NoticeSection(True, notice.open, _period_zh(notice), public_href, _objections(notice))
+    return NoticeSection(True, notice.open, _period_zh(notice), public_href, _objections(notice)), notice
 
 
 def _period_zh(notice: NoticeStatus) -> str:
@@ -650,3 +756,115 @@ def _objections(notice: NoticeStatus) -> list[ObjectionLine]:
         )
         for o in notice.objections
     ]
+
+
+# The coordinator's forms
+
+
+def _acts(
+    reader: Access,
+    status: CycleStatus | None,
+    programme: Programme | None,
+    candidates: list[Candidate],
+    asked: dict[str, ConsultationStatus | None],
+    notice: NoticeStatus | None,
+    attempt: Attempt | None,
+) -> Acts | None:
+    """Each form whose act the reader's grants allow and which makes sense now; a form whose act was just
+    refused stays, so the reason shows where it was entered, even if the stage has moved on meanwhile."""
+    may = {name for name in CONSOLE_ACTS if reader.roles & set(ACTS[name].grants)}
+    if status is None or not may:
+        return None
+    tried = attempt.key if attempt else None
+    now = status.cycle_time
+    consulting = status.stage is StageKind.CONSULTATION
+    live = [c for c in asked.values() if c is not None]
+    # A consultation takes answers until its deadline, and stays open past it while nobody has answered.
+    answering = [(c.workflow_id, c.department_name_zh) for c in live if consulting and c.deadline > now]
+    relink = [
+        (c.workflow_id, f"{c.department_name_zh}（{c.recipient_email or '原地址'}）")
+        for c in live
+        if consulting and (c.deadline > now or not c.answered)
+    ]
+    record = status.stages[-1] if status.stages else None
+    # Whether each form makes sense now, and whether its section is on the page to hold it.
+    offered = {
+        "extend_deadline": (status.stage in EXTENDABLE and record is not None and record.deadline is not None, True),
+        "record_approval": (status.stage is StageKind.APPROVAL and status.approval is None, True),
+        "resend_link": (bool(relink), bool(live)),
+        "answer": (bool(answering), bool(live)),
+        "lodge_objection": (notice is not None and notice.open and now < notice.ends_at, notice is not None),
+    }
+    keys = {
+        name for name, (sensible, placed) in offered.items() if name in may and placed and (sensible or tried == name)
+    }
+
+    def targets(act: str, items: list[tuple[dict[str, str], bool, str, str]]) -> list[Target]:
+        """The forms of one act, one per item (its hidden fields, whether it awaits the act, label, detail)."""
+        if act not in may:
+            return []
+        shown = []
+        for fields, waiting, label, detail in items:
+            key = form_key(act, fields)
+            if waiting or key == tried:
+                shown.append(Target(key, fields, label, detail))
+                keys.add(key)
+        return shown
+
+    names, on_notice = {c.application_id: c.name for c in candidates}, _names_on(notice)
+    overdue = targets(
+        "resolve_overdue",
+        [
+            (
+                {"consultation": c.workflow_id},
+                "coordinator" in c.waiting_for,
+                c.department_name_zh,
+                f"截止 {zh_datetime(c.deadline)}，逾期未答复",
+            )
+            for c in live
+        ],
+    )
+    objections = targets(
+        "decide_objection",
+        [
+            (
+                {"consultation": c.workflow_id, "application_id": o.application_id},
+                not o.decided,
+                f"{c.department_name_zh}对“{names.get(o.application_id, o.application_id)}”提出异议",
+                o.reason,
+            )
+            for c in live
+            for o in c.objections
+        ],
+    )
+    public = targets(
+        "resolve_objection",
+        [
+            (
+                {"objection_id": o.objection_id},
+                not o.resolved,
+                f"{o.objection_id}：对“{on_notice.get(o.application_id, o.application_id)}”",
+                o.reason,
+            )
+            for o in (notice.objections if notice else [])
+        ],
+    )
+    return Acts(
+        keys=frozenset(keys),
+        limits=LIMITS,
+        authority_zh=programme.approval_authority_zh if programme else "",
+        today_iso=_local_day(now).isoformat(),
+        relink=relink,
+        answering=answering,
+        candidates=[(c.application_id, c.name) for c in candidates],
+        opinions=list(OPINIONS_ZH.items()),
+        overdue=overdue,
+        objections=objections,
+        public=public,
+        lodging=list(on_notice.items()) if "lodge_objection" in keys else [],
+    )
+
+
+def _names_on(notice: NoticeStatus | None) -> dict[str, str]:
+    """The notice's candidates by application id."""
+    return {c.application_id: c.name for c in notice.candidates} if notice else {}

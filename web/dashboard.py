@@ -3,7 +3,7 @@
 Every cycle comes from the read model; a running cycle's stage and deadline come from its own status
 query, asked of all running cycles at once with a short timeout, so that one cycle that does not answer
 shows as unavailable instead of holding up the page. What the page renders are the frozen classes here,
-never the table rows.
+never the table rows. A programme's coordinator also finds there the form that starts a cycle.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from store import queries
 from store.db import session
 from store.tables import CycleRow
 from web.auth import PERSONAL_DATA, reader_roles
+from web.form_fields import Bounds, model_bounds
+from web.schemas import CycleStart
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +126,25 @@ class _Stored:
     waiting: list[tuple[Awaited, list[ApplicationView], int]]
 
 
+@dataclass(frozen=True)
+class StartForm:
+    """The form that starts a cycle: the programmes the user coordinates, and a refused start's reason and values."""
+
+    programmes: list[tuple[str, str]]  # (id, Chinese name), in the catalogue's order
+    limits: dict[str, Bounds]
+    error: str
+    values: dict[str, str]
+
+
 Visible = list[tuple[CycleRow, frozenset[AccountRole]]]
+
+
+def start_form(principal: Principal, error: str = "", values: dict[str, str] | None = None) -> StartForm | None:
+    """None when the user coordinates no programme: only a programme's coordinator starts its cycles."""
+    programmes = [
+        (p.id, p.name_zh) for p in load_catalogue().values() if AccountRole.COORDINATOR in principal.roles_on(p.id)
+    ]
+    return StartForm(programmes, model_bounds(CycleStart), error, values or {}) if programmes else None
 
 
 def chosen_year(text: str | None) -> int | None:
@@ -246,12 +266,12 @@ def _stage_zh(programme: Programme | None, stage: str | None) -> str:
 def _schedule(row: CycleRow, live: CycleStatus | None) -> tuple[str | None, str, str, bool]:
     """The open stage, its deadline, the working days left and whether it is past: live, else as recorded."""
     if live is not None:
-        return (live.stage.value if live.stage else None), *_deadline(live)
+        return (live.stage.value if live.stage else None), *deadline_text(live)
     # A completed cycle is not asked; a running one that did not answer keeps its last recorded stage.
     return row.stage, ("—" if row.completed else UNAVAILABLE), "", False
 
 
-def _deadline(live: CycleStatus) -> tuple[str, str, bool]:
+def deadline_text(live: CycleStatus) -> tuple[str, str, bool]:
     """The open stage's deadline as a Chinese date, and the working days left by the cycle's own clock."""
     deadline, now = live.stage_deadline, live.cycle_time
     if deadline is None:

@@ -23,10 +23,12 @@ from web.errors import install_error_handlers
 from web.ratelimit import RateLimits
 from web.routes import (
     acts,
+    application_page,
     applications,
     audit,
     console,
     consultations,
+    cycle_acts,
     cycle_page,
     cycles,
     devmail,
@@ -109,6 +111,8 @@ def create_app(
     app.include_router(audit.router)
     app.include_router(console.router)
     app.include_router(cycle_page.router)
+    app.include_router(cycle_acts.router)
+    app.include_router(application_page.router)
     app.include_router(exports.router)
     if settings.embedded_smtp:  # the sink's mail exists only in embedded mode
         app.include_router(devmail.router)

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ValidationError, create_model
+from temporalio.client import Client
 
 from awardcycle import service
 from awardcycle.acts import ACTS, Act
@@ -52,6 +53,28 @@ def act_actor(act: Act, reader: Access, simulated: str | None) -> Actor:
     return Actor(role=WORKFLOW_ROLE[held], identity=principal.username, channel=channel)
 
 
+async def perform_as(
+    request: Request,
+    client: Client,
+    act: Act,
+    reader: Access,
+    workflow_id: str,
+    body: dict[str, Any],
+    simulated: str | None = None,
+) -> BaseModel:
+    """The act on the workflow as `reader` (the API's route and the console's forms): the server sets the
+    actor and the client address, then the workflow's Update validator has the last word."""
+    fields = {**body, "actor": act_actor(act, reader, simulated)}
+    if "client_address" in act.input.model_fields:
+        fields["client_address"] = client_address(request)
+    try:
+        payload = act.input.model_validate(fields)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise Refused(f"{'.'.join(map(str, first['loc']))}: {first['msg']}", RefusalKind.INVALID) from error
+    return await service.perform(client, workflow_id, act.name, payload)
+
+
 def _endpoint(act: Act) -> Callable[..., Awaitable[BaseModel]]:
     async def perform_act(
         workflow_id: str,
@@ -66,15 +89,7 @@ def _endpoint(act: Act) -> Callable[..., Awaitable[BaseModel]]:
             ),
         ] = None,
     ) -> BaseModel:
-        fields = {**body.model_dump(), "actor": act_actor(act, reader, simulate)}
-        if "client_address" in act.input.model_fields:
-            fields["client_address"] = client_address(request)
-        try:
-            payload = act.input.model_validate(fields)
-        except ValidationError as error:
-            first = error.errors()[0]
-            raise Refused(f"{'.'.join(map(str, first['loc']))}: {first['msg']}", RefusalKind.INVALID) from error
-        return await service.perform(client, workflow_id, act.name, payload)
+        return await perform_as(request, client, act, reader, workflow_id, body.model_dump(), simulate)
 
     # FastAPI reads the body's model from the signature, so each route documents its own input.
     perform_act.__annotations__["body"] = body_model(act)

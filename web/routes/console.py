@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from schemas.common import Channel
 from store import accounts
 from web.auth import MUST_CHANGE, SESSION_COOKIE, csrf_for, csrf_value, optional_holder, principal_of
-from web.dashboard import chosen_year, dashboard
+from web.dashboard import chosen_year, dashboard, start_form
 from web.deps import ClientDep, EngineDep
 from web.routes.login import PasswordChange, change_own_password, log_in, revoke_session
 from web.templating import templates
@@ -37,7 +37,7 @@ FIELD_LIMIT = 256
 Holder = Annotated[accounts.TokenHolder | None, Depends(optional_holder)]
 
 
-def _page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+def html_page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     return HTMLResponse(templates.get_template(template).render(**context), status_code=status_code, headers=HEADERS)
 
 
@@ -61,7 +61,7 @@ SignedIn = Annotated[accounts.TokenHolder, Depends(signed_in)]
 
 def _login_form(request: Request, next_path: str, error: str = "", username: str = "", code: int = 200) -> Response:
     nonce = secrets.token_urlsafe(16)
-    response = _page(
+    response = html_page(
         "login.html",
         code,
         csrf=csrf_value(request.app.state.csrf_key, f"login:{nonce}"),
@@ -123,17 +123,21 @@ async def console_page(
 ) -> Response:
     """The dashboard of the chosen year (`?year=`, default the latest with a cycle the user may read)."""
     principal = principal_of(holder)
-    shown: dict[str, Any] = {"principal": principal, "csrf": csrf_for(request, holder.token_sha256)}
+    shown: dict[str, Any] = {
+        "principal": principal,
+        "csrf": csrf_for(request, holder.token_sha256),
+        "start": start_form(principal),
+    }
     try:
         wanted = chosen_year(year)
     except ValueError as error:
-        return _page("console.html", 422, **shown, board=None, error=str(error))
+        return html_page("console.html", 422, **shown, board=None, error=str(error))
     board = await dashboard(client, engine, principal, wanted)
-    return _page("console.html", **shown, board=board, error="")
+    return html_page("console.html", **shown, board=board, error="")
 
 
 def _password_form(request: Request, holder: accounts.TokenHolder, error: str = "", code: int = 200) -> Response:
-    return _page(
+    return html_page(
         "password.html",
         code,
         principal=principal_of(holder),

@@ -1,4 +1,5 @@
-"""The console's cycle page, `/console/cycles/{cycle_id}` (`?offset=&limit=&state=&order=&scores=`).
+"""The console's cycle page, `/console/cycles/{cycle_id}` (`?offset=&limit=&state=&order=&scores=`, and
+`?done=ACT` after a form's act was accepted).
 
 The same readers as the API's `GET /api/v1/cycles/{cycle_id}`: an unknown cycle is a 404, one whose
 programme the user holds no reading grant on a 403, a bad page a 422, each as a page with the reason.
@@ -17,7 +18,7 @@ from web.auth import access_to, csrf_for, principal_of
 from web.cycle_page import UnknownApplication, cycle_page, page_request
 from web.deps import ClientDep, EngineDep
 from web.errors import refusal_status
-from web.routes.console import SignedIn, _page
+from web.routes.console import SignedIn, html_page
 from web.schemas import CYCLE_ID_PATTERN
 
 router = APIRouter(include_in_schema=False)
@@ -37,24 +38,25 @@ async def show_cycle(
     state: str | None = None,
     order: str | None = None,
     scores: str | None = None,
+    done: str | None = None,
 ) -> Response:
     principal = principal_of(holder)
     shown: dict[str, Any] = {"principal": principal, "csrf": csrf_for(request, holder.token_sha256), "page": None}
     # Only ids shaped like a cycle's are looked up, so a child's id or junk never reaches Temporal.
     if not re.fullmatch(CYCLE_ID_PATTERN, cycle_id):
-        return _page("cycle.html", status.HTTP_404_NOT_FOUND, **shown, error=NOT_FOUND_ZH.format(cycle_id=cycle_id))
+        return html_page("cycle.html", status.HTTP_404_NOT_FOUND, **shown, error=NOT_FOUND_ZH.format(cycle_id=cycle_id))
     try:
         reader = await access_to(request, principal, cycle_id)
     except Refused as refused:
-        return _page("cycle.html", refusal_status(refused), **shown, error=str(refused))
+        return html_page("cycle.html", refusal_status(refused), **shown, error=str(refused))
     except HTTPException as refused:
-        return _page("cycle.html", refused.status_code, **shown, error=str(refused.detail))
+        return html_page("cycle.html", refused.status_code, **shown, error=str(refused.detail))
     try:
-        wanted = page_request(cycle_id, offset=offset, limit=limit, state=state, order=order, scores=scores)
+        wanted = page_request(cycle_id, offset=offset, limit=limit, state=state, order=order, scores=scores, done=done)
     except ValueError as error:
-        return _page("cycle.html", status.HTTP_422_UNPROCESSABLE_CONTENT, **shown, error=str(error))
+        return html_page("cycle.html", status.HTTP_422_UNPROCESSABLE_CONTENT, **shown, error=str(error))
     try:
         page = await cycle_page(client, engine, reader, wanted)
     except UnknownApplication as error:
-        return _page("cycle.html", status.HTTP_404_NOT_FOUND, **shown, error=str(error))
-    return _page("cycle.html", **{**shown, "page": page}, error="")
+        return html_page("cycle.html", status.HTTP_404_NOT_FOUND, **shown, error=str(error))
+    return html_page("cycle.html", **{**shown, "page": page}, error="")
