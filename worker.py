@@ -37,10 +37,9 @@ from workflows.title import TitleWorkflow
 # is replayed from its first event at each of its tasks.
 CACHED_WORKFLOWS = 2500
 # Under a batch's load a workflow's next task may wait behind others on the worker that has it cached; it
-# waits there rather than time out and be replayed from its first event elsewhere, which adds to the load
-# (a province's year at 60 s: 646 such timeouts). The server sends a stopped worker's new tasks to the shared
-# queue once it has not polled for 10 s; only those already queued for it wait out the 5 minutes.
-STICKY_WAIT = timedelta(minutes=5)
+# waits there rather than time out after the SDK's 5 s and be replayed from its first event elsewhere. Not
+# longer: the tasks already queued for a killed worker wait this long before another worker may take them.
+STICKY_WAIT = timedelta(seconds=60)
 
 WORKFLOWS = [
     AwardCycleWorkflow,
