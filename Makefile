@@ -6,8 +6,11 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 # Chromium for the browser tests; Pango and the CJK fonts for WeasyPrint's PDFs.
 BROWSER_PACKAGES := chromium fonts-noto-cjk libpangoft2-1.0-0
+# The store tests also run on PostgreSQL: Debian's server binaries (tests/postgres.py starts its own server).
+POSTGRES_PACKAGES := postgresql
+PG_CTL := $(firstword $(wildcard /usr/lib/postgresql/*/bin/pg_ctl))
 
-.PHONY: run test lint unit browser clean
+.PHONY: run test lint unit browser postgres clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +36,15 @@ browser:
 	  else echo "Chromium, Pango or the CJK fonts are missing; install them with: sudo apt-get install -y $(BROWSER_PACKAGES)" >&2; exit 1; fi; \
 	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES); }
 
-unit: $(STAMP) browser
+# Only the binaries are needed: the tests run a server of their own, so the packaged one is not started here.
+postgres:
+	@test -n "$(PG_CTL)" || { \
+	  if [ "$$(id -u)" -eq 0 ]; then sudo=; \
+	  elif sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	  else echo "PostgreSQL is missing; install it with: sudo apt-get install -y $(POSTGRES_PACKAGES)" >&2; exit 1; fi; \
+	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(POSTGRES_PACKAGES); }
+
+unit: $(STAMP) browser postgres
 	$(BIN)/pytest -q
 
 test: lint unit

@@ -24,7 +24,7 @@ from awardcycle.temporal_client import connect
 from config.settings import Settings, get_settings
 from notifications.mailer import Mailer
 from schemas.ids import TASK_QUEUE
-from store.db import create_all, make_engine
+from store.db import make_engine, upgrade
 from workflows.application import ApplicationWorkflow
 from workflows.archive import ArchiveWorkflow
 from workflows.consultation import ConsultationWorkflow
@@ -60,7 +60,7 @@ def build_worker(
     task_queue: str = TASK_QUEUE,
     executor: ThreadPoolExecutor | None = None,
 ) -> Worker:
-    calendar = CalendarActivities()
+    calendar = CalendarActivities(engine)
     records = RecordActivities(engine)
     notifications = NotificationActivities(settings, engine, Mailer(settings))
     archive = ArchiveActivities(client, engine)
@@ -109,7 +109,7 @@ async def main() -> None:
     logging.basicConfig(level=logging.INFO)
     settings = get_settings()
     engine = make_engine(settings)
-    create_all(engine)
+    upgrade(engine)  # the schema at the newest migration before any activity runs
     client = await connect(settings)
     await build_worker(client, settings, engine).run()
 

@@ -6,16 +6,24 @@ old history replays (DESIGN.md, decision 2).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
+from typing import TypeVar
 
 import chinese_calendar
+from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from schemas.calendar import CalendarSpec, DeadlineRequest, DeadlineResult, ReminderRequest, ReminderResult
-from schemas.common import SHANGHAI
+from schemas.common import SHANGHAI, HolidayCalendar
 from schemas.holiday_file import calendar_problems
 from schemas.programme import DayUnit, Duration
+from store.db import session
+from store.holidays import supplied_holidays
+
+T = TypeVar("T")
 
 LIBRARY_YEARS = range(min(chinese_calendar.holidays).year, max(chinese_calendar.holidays).year + 1)
 REMINDER_TIME = time(9, 0)
@@ -33,7 +41,7 @@ class MissingHolidayData(CalendarError):
         super().__init__(
             f"没有 {year} 年的节假日数据 (no holiday data for {year}): the chinesecalendar library covers "
             f"{LIBRARY_YEARS.start}–{LIBRARY_YEARS.stop - 1}; supply that year's calendar with "
-            "--holidays FILE (TOML: year, holidays, workdays)"
+            "`awardcycle holidays supply FILE`, or --holidays FILE at start (TOML: year, holidays, workdays)"
         )
         self.year = year
 
@@ -99,26 +107,50 @@ class WorkingDayCalendar:
 
 
 class CalendarActivities:
-    """Deadline arithmetic as activities, so the instants it yields are recorded in workflow history."""
+    """Deadline arithmetic as activities, so the instants it yields are recorded in workflow history.
+
+    A year neither the library nor the cycle's own calendars cover is looked up among the calendars supplied
+    since (`store.holidays`); without one the activity fails as MissingHolidayData, which a waiting
+    workflow retries until it is supplied."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
 
     @activity.defn(name="compute_deadline")
     async def compute_deadline(self, request: DeadlineRequest) -> DeadlineResult:
-        try:
-            calendar = WorkingDayCalendar(request.calendar)
-            return DeadlineResult(deadline=calendar.add(request.start, request.duration))
-        except CalendarError as e:
-            raise _non_retryable(e) from None
+        deadline = await self._with_supplied(request.calendar, lambda days: days.add(request.start, request.duration))
+        return DeadlineResult(deadline=deadline)
 
     @activity.defn(name="reminder_instants")
     async def reminder_instants(self, request: ReminderRequest) -> ReminderResult:
         """One instant per entry of working_days_before, in that order, past ones included: the caller
         drops those already past by its own clock, which in a rehearsal is not the wall clock."""
-        try:
-            calendar = WorkingDayCalendar(request.calendar)
-            instants = [calendar.subtract_working_days(request.deadline, n) for n in request.working_days_before]
-            return ReminderResult(instants=instants)
-        except CalendarError as e:
-            raise _non_retryable(e) from None
+
+        def instants(days: WorkingDayCalendar) -> list[datetime]:
+            return [days.subtract_working_days(request.deadline, n) for n in request.working_days_before]
+
+        return ReminderResult(instants=await self._with_supplied(request.calendar, instants))
+
+    async def _with_supplied(self, spec: CalendarSpec, compute: Callable[[WorkingDayCalendar], T]) -> T:
+        """`compute` on the cycle's calendar, adding each missing year's supplied calendar as it is needed."""
+        looked_up: set[int] = set()
+        while True:
+            try:
+                return compute(WorkingDayCalendar(spec))
+            except MissingHolidayData as missing:
+                if missing.year in looked_up:
+                    raise _calendar_failure(missing) from None
+                looked_up.add(missing.year)
+                found = await asyncio.to_thread(self._supplied, missing.year)
+                if found is None:
+                    raise _calendar_failure(missing) from None
+                spec = spec.model_copy(update={"supplied": [*spec.supplied, found]})
+            except CalendarError as error:
+                raise _calendar_failure(error) from None
+
+    def _supplied(self, year: int) -> HolidayCalendar | None:
+        with session(self._engine) as s:
+            return next(iter(supplied_holidays(s, [year])), None)
 
 
 def _local_date(instant: datetime) -> date:
@@ -127,6 +159,9 @@ def _local_date(instant: datetime) -> date:
     return instant.astimezone(SHANGHAI).date()
 
 
-def _non_retryable(error: CalendarError) -> ApplicationError:
+def _calendar_failure(error: CalendarError) -> ApplicationError:
+    if isinstance(error, MissingHolidayData):
+        # A fact still to come: the caller's retry policy decides whether to wait for it.
+        return ApplicationError(str(error), error.year, type=type(error).__name__)
     # The same input fails the same way on every attempt: fail the workflow's call at once.
     return ApplicationError(str(error), type=type(error).__name__, non_retryable=True)

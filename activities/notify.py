@@ -55,8 +55,13 @@ class NotificationActivities:
 
     @activity.defn(name="send_task_link")
     async def send_task_link(self, request: TaskLinkRequest) -> TaskLinkSent:
-        outbox = await asyncio.to_thread(self._prepare_task_link, request, activity.info().workflow_id)
-        return TaskLinkSent(message_id=request.message_id, sent=await self._deliver(outbox))
+        sent = await self.send_link(request, activity.info().workflow_id)
+        return TaskLinkSent(message_id=request.message_id, sent=sent)
+
+    async def send_link(self, request: TaskLinkRequest, workflow_id: str | None) -> bool:
+        """Store the link and its message, then send it; also used by the web app for links no workflow sends."""
+        outbox = await asyncio.to_thread(self._prepare_task_link, request, workflow_id)
+        return await self._deliver(outbox)
 
     @activity.defn(name="send_message")
     async def send_message(self, request: MessageRequest) -> MessageSent:
@@ -79,7 +84,7 @@ class NotificationActivities:
             if stored is not None:
                 return stored
             token = link_token(self._link_key, request.message_id)
-            link = f"{self._settings.public_base_url.rstrip('/')}/t/{LINK_SLOT}"
+            link = f"{self._settings.public_base_url.rstrip('/')}{request.link_path}{LINK_SLOT}"
             rendered = _render(request.template, {**request.context, "deadline": request.deadline, "link": link})
             now = datetime.now(UTC)
             # One live link per task and recipient: a re-sent or moved link replaces the earlier ones.
@@ -91,7 +96,7 @@ class NotificationActivities:
                 task_kind=request.task_kind,
                 recipient_id=request.recipient_id,
                 recipient_email=request.recipient_email,
-                expires_at=request.closes_at + timedelta(days=self._settings.link_grace_days),
+                expires_at=request.expires_at or request.closes_at + timedelta(days=self._settings.link_grace_days),
                 created_at=now,
             )
             return queries.add_outbox_message(

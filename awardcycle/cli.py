@@ -113,11 +113,15 @@ def call(work: Callable[[ApiClient], Awaitable[T]]) -> T:
 
 
 def store() -> Engine:
-    """The configured store, with its tables (a fresh state directory has none yet)."""
-    from store.db import create_all, make_engine
+    """The configured store at the newest migration (a fresh state directory has no tables yet)."""
+    from store.db import make_engine, upgrade
+    from store.migrations import SchemaError
 
     engine = make_engine(get_settings())
-    create_all(engine)
+    try:
+        upgrade(engine)
+    except SchemaError as error:
+        fail(str(error))
     return engine
 
 
@@ -319,12 +323,20 @@ def _status_table(applications: list[ApplicationView]) -> Table:
     return table
 
 
+ENDED_ZH = {"failed": "失败", "terminated": "被终止", "canceled": "被取消", "timed_out": "超时"}
+
+
 def _print_heading(status: CycleOverview) -> None:
     """Stage, deadlines and the applications counted by state: what matters before any page of them."""
     stage = status.stage.value if status.stage else ("completed" if status.completed else "closing")
     deadline = f" until {status.stage_deadline:%Y-%m-%d %H:%M}" if status.stage_deadline else ""
     out.print(f"[bold]{status.cycle_id}[/bold] {status.programme_name_zh} {status.year}: {stage}{deadline}")
     out.print(f"cycle time {status.cycle_time:%Y-%m-%d %H:%M %Z}")
+    if status.execution not in ("running", "completed"):
+        out.print(f"[red]工作流已{ENDED_ZH.get(status.execution, '结束')} (the workflow is {status.execution})[/red]")
+    if status.holidays_missing:
+        year = status.holidays_missing
+        out.print(f"[yellow]等待 {year} 年节假日数据 (waiting: awardcycle holidays supply FILE for {year})[/yellow]")
     for record in status.stages:
         until = f"{record.deadline:%Y-%m-%d}" if record.deadline else "-"
         ended = f", ended {record.ended_at:%Y-%m-%d}" if record.ended_at else ""
@@ -457,15 +469,44 @@ async def perform(client: ApiClient, workflow_id: str, act: str, body: dict[str,
 def apply(
     cycle_id: str,
     file: Annotated[Path, typer.Option("--file", help="the application file (JSON)")],
+    documents: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--document",
+            help="a scanned document as REQUIREMENT=PATH (e.g. application_form=scan.pdf), or PATH for another;"
+            " with these the application is entered as received on paper, and the file lists no documents",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Enter an application the office received (secretariat or coordinator)."""
-    form: ApplicationForm = read_model(file, ApplicationForm)
-    accepted = call(lambda client: client.post(f"/cycles/{cycle_id}/applications", form.model_dump(mode="json")))
+    """Enter an application the office received (secretariat or coordinator), with its scans if on paper."""
+    if documents:
+        fields, files = _paper_parts(file, documents)
+        body = {"form": json.dumps(fields, ensure_ascii=False)}
+        path = f"/cycles/{cycle_id}/paper-applications"
+        accepted = call(lambda client: client.request("POST", path, data=body, files=files))
+    else:
+        form: ApplicationForm = read_model(file, ApplicationForm)
+        accepted = call(lambda client: client.post(f"/cycles/{cycle_id}/applications", form.model_dump(mode="json")))
     if as_json:
         print_json({"application_id": accepted["application_id"], "received_at": accepted["received_at"]})
     else:
         out.print(f"received {accepted['application_id']}")
+
+
+def _paper_parts(file: Path, documents: list[str]) -> tuple[dict[str, Any], list[tuple[str, tuple[str, bytes]]]]:
+    """The form's fields and the scans' bytes, read first, so a retried request sends them again."""
+    fields = _act_fields(file)
+    files = []
+    for document in documents:
+        requirement, _, named = document.rpartition("=")
+        path = Path(named)
+        try:
+            content = path.read_bytes()
+        except OSError as error:
+            fail(f"{path}: cannot be read ({error})")
+        files.append((f"document-{requirement}" if requirement else "document-other", (path.name, content)))
+    return fields, files
 
 
 @app.command("act")
@@ -646,10 +687,14 @@ def audit_verify(cycle: Annotated[str, typer.Option("--cycle", help="the cycle t
 
 @app.command("worker")
 def worker() -> None:
-    """Run a worker against the configured Temporal (to scale out beside `up`)."""
+    """Run a worker against the configured Temporal (to scale out beside `up`); it upgrades the store first."""
+    from store.migrations import SchemaError
     from worker import main
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except SchemaError as error:
+        fail(str(error))
 
 
 @app.command("web")
@@ -730,9 +775,13 @@ def ladder_show(
         out.print(f"[bold]{path.name}[/bold] [dim]{path.holder_key}[/dim]\n  {steps}")
 
 
+from awardcycle.cli_db import db_app  # noqa: E402  (it imports the helpers above)
+from awardcycle.cli_holidays import holidays_app  # noqa: E402  (it imports the helpers above)
 from awardcycle.cli_schedule import schedule_app  # noqa: E402  (it imports the helpers above)
 from awardcycle.cli_users import users_app  # noqa: E402  (it imports the helpers above)
 
+app.add_typer(db_app, name="db")
+app.add_typer(holidays_app, name="holidays")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(users_app, name="users")
 

@@ -252,13 +252,34 @@ async def cycle_overview(
 
     The read model is written by the applications as they change, so it may trail a just-accepted act."""
     wanted = check_page(offset=offset, limit=limit, state=state, order=order)
-    status, (page, total, counts) = await asyncio.gather(
+    status, execution, (page, total, counts) = await asyncio.gather(
         cycle_status(client, cycle_id),
+        execution_of(client, cycle_id),
         asyncio.to_thread(_read_model, engine, cycle_id, wanted, offset, limit, order),
     )
     return CycleOverview(
-        **dict(status), counts=counts, total=total, offset=offset, limit=limit, state=wanted, applications=page
+        **dict(status),
+        execution=execution,
+        counts=counts,
+        total=total,
+        offset=offset,
+        limit=limit,
+        state=wanted,
+        applications=page,
     )
+
+
+async def execution_of(client: Client, workflow_id: str) -> str:
+    """How the workflow's latest run stands in Temporal: "running", "completed", "failed", "terminated", ...
+
+    A failed or terminated cycle still answers its status query with its last state; this says it has ended."""
+    try:
+        description = await client.get_workflow_handle(workflow_id).describe(rpc_timeout=QUERY_TIMEOUT)
+    except RPCError as error:
+        if transient(error):
+            return "unknown"
+        raise
+    return description.status.name.lower() if description.status else "unknown"
 
 
 async def application_status(client: Client, application_id: str) -> ApplicationStatus:

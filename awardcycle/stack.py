@@ -18,7 +18,7 @@ from awardcycle.temporal_client import connect
 from config.settings import Settings
 from schemas.identity import Grant
 from store import accounts
-from store.db import create_all, make_engine, session
+from store.db import make_engine, session, upgrade
 from web.main import create_app
 from worker import build_worker
 
@@ -90,7 +90,7 @@ async def embedded_stack(settings: Settings) -> AsyncIterator[RunningStack]:
             await stack.enter_async_context(start_mail_sink(settings))
         engine = make_engine(settings)
         stack.callback(engine.dispose)
-        create_all(engine)
+        upgrade(engine)  # the schema at the newest migration before the worker and web app start
         admin_password = bootstrap_admin(engine, settings)
         client = await connect(settings)
         await stack.enter_async_context(build_worker(client, settings, engine))

@@ -37,6 +37,7 @@ class TimelineEntry(BaseModel):
     actor: Actor | None = None
     content: Content = None
     run: int = 0  # the run of the workflow id's chain it happened in, 0 for the first
+    act: str | None = None  # the Update or signal's name, for the auditor's filter by act
 
 
 class Timeline(BaseModel):
@@ -214,7 +215,7 @@ class _State:
     run: int = 0
     event_id: int = 0
     activities: dict[int, tuple[str, Any]] = field(default_factory=dict)
-    updates: dict[str, str] = field(default_factory=dict)
+    updates: dict[str, tuple[str, Actor | None]] = field(default_factory=dict)
     timers: dict[str, float] = field(default_factory=dict)
     stage: Any = None
     result: dict[str, Any] | None = None
@@ -227,7 +228,8 @@ class _State:
         self.activities, self.updates, self.timers = {}, {}, {}
 
 
-Decoded = tuple[str, str, Actor | None, Content] | None
+# (kind, summary, actor, content) and, for an Update or a signal, its name.
+Decoded = tuple[str, str, Actor | None, Content] | tuple[str, str, Actor | None, Content, str] | None
 Decoder = Callable[[_State, Any], Decoded]
 
 
@@ -244,26 +246,28 @@ def _started(state: _State, a: Any) -> Decoded:
 
 def _update_accepted(state: _State, a: Any) -> Decoded:
     name = a.accepted_request.input.name
-    state.updates[a.protocol_instance_id] = name
     arg = decode(a.accepted_request.input.args.payloads)
     actor = as_actor(_get(arg, "actor"))
+    state.updates[a.protocol_instance_id] = (name, actor)
     content = {k: v for k, v in arg.items() if k != "actor"} if isinstance(arg, dict) else as_content(arg)
-    return "update", f"{name}: {UPDATES.get(name, brief)(content)}".rstrip(": "), actor, content
+    return "update", f"{name}: {UPDATES.get(name, brief)(content)}".rstrip(": "), actor, content, name
 
 
 def _update_completed(state: _State, a: Any) -> Decoded:
-    name = state.updates.get(a.meta.update_id, a.meta.update_id)
+    # The outcome carries the act's actor, so filtering by who acted keeps each act with its outcome.
+    name, actor = state.updates.get(a.meta.update_id, (a.meta.update_id, None))
     if a.outcome.HasField("failure"):
         message = a.outcome.failure.message
-        return "update_failed", f"{name} failed: {message}", None, {"failure": message}
+        return "update_failed", f"{name} failed: {message}", actor, {"failure": message}, name
     result = decode(a.outcome.success.payloads)
     summary = f"{name} done: {brief(result, skip=('workflow_id', 'act'))}".rstrip(": ")
-    return "update_completed", summary, None, as_content(result)
+    return "update_completed", summary, actor, as_content(result), name
 
 
 def _signaled(state: _State, a: Any) -> Decoded:
     value = decode(a.input.payloads)
-    return "signal", f"{a.signal_name}: {brief(value)}".rstrip(": "), as_actor(_get(value, "actor")), as_content(value)
+    summary = f"{a.signal_name}: {brief(value)}".rstrip(": ")
+    return "signal", summary, as_actor(_get(value, "actor")), as_content(value), a.signal_name
 
 
 def _activity_scheduled(state: _State, a: Any) -> Decoded:
@@ -413,10 +417,18 @@ def _run_entries(state: _State, history: WorkflowHistory) -> list[TimelineEntry]
         state.event_id = event.event_id
         decoded = decoder(state, getattr(event, attributes or ""))
         if decoded is not None:
-            kind, summary, actor, content = decoded
+            kind, summary, actor, content, *act = decoded
             at = event.event_time.ToDatetime(tzinfo=UTC)
             entries.append(
-                TimelineEntry(at=at, kind=kind, summary=summary, actor=actor, content=content, run=state.run)
+                TimelineEntry(
+                    at=at,
+                    kind=kind,
+                    summary=summary,
+                    actor=actor,
+                    content=content,
+                    run=state.run,
+                    act=act[0] if act else None,
+                )
             )
     return entries
 

@@ -38,7 +38,7 @@ from schemas.application import ApplicationForm
 from schemas.common import Actor, Channel, Role
 from schemas.cycle import EVENTS_PER_RUN, CycleOverview
 from schemas.ids import TASK_QUEUE
-from store.db import create_all, make_engine, session
+from store.db import make_engine, session, upgrade
 from store.tables import OutboxMessage
 
 CLERKS = 8
@@ -52,7 +52,7 @@ async def run(programme_id: str, applicants: int, day_seconds: float, events_per
         async with start_dev_server(settings) as server, start_mail_sink(settings):
             client = await connect(settings)
             engine = make_engine(settings)
-            create_all(engine)
+            upgrade(engine)
             cycle_id = ids.cycle_id(programme.id, 2026) + f"-{uuid.uuid4().hex[:6]}"
             started = time.monotonic()
             logs = Path(tempfile.mkdtemp(prefix="awardcycle-batch-logs-"))

@@ -56,7 +56,7 @@ from schemas.calendar import CalendarSpec
 from schemas.cycle import EVENTS_PER_RUN, CycleOverview
 from schemas.holiday_file import load_holiday_file
 from schemas.programme import Level, Programme
-from store.db import create_all, make_engine, session
+from store.db import make_engine, session, upgrade
 from store.tables import OutboxMessage
 from worker import WORKFLOWS
 
@@ -269,7 +269,7 @@ async def run(options: argparse.Namespace) -> None:
         async with start_dev_server(settings) as server, start_mail_sink(settings):
             client = await connect(settings)
             engine = make_engine(settings)
-            create_all(engine)
+            upgrade(engine)
             province = Province(client, engine, asyncio.Semaphore(CLERKS), options.events_per_run)
             logs = Path(tempfile.mkdtemp(prefix="awardcycle-province-logs-"))
             print(f"worker and web logs: {logs}", flush=True)

@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PLACEHOLDER_SECRETS = frozenset({"", "changethis", "changeme", "password", "secret"})
 
 
+KIB, MIB, GIB = 1024, 1024**2, 1024**3
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AWARDCYCLE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -62,6 +65,14 @@ class Settings(BaseSettings):
     wrong_link_limit: str = Field(default="20/10 minutes", description="unknown or malformed task links")
     objection_limit: str = Field(default="5/hour", description="objections lodged on one public notice")
     login_failure_limit: str = Field(default="20/15 minutes", description="failed logins from one address")
+    applicant_email_limit: str = Field(default="5/hour", description="confirmation emails per address and per inbox")
+
+    # Applicants' files, kept under home/documents by their SHA-256; request bodies are bounded (413 past them).
+    document_max_bytes: int = Field(default=20 * MIB, ge=KIB, le=GIB, description="one uploaded file")
+    application_max_bytes: int = Field(default=100 * MIB, ge=KIB, le=4 * GIB, description="all files of one upload")
+    request_max_bytes: int = Field(default=MIB, ge=KIB, le=GIB, description="a request body without files")
+    applicant_link_hours: int = Field(default=72, ge=1, le=24 * 60, description="an email confirmation link's life")
+    status_link_days: int = Field(default=400, ge=1, le=3650, description="an applicant's status link's life")
 
     # Accounts: the first admin's password on a fresh state directory (unset: a random one, printed once).
     admin_password: SecretStr | None = None
@@ -110,6 +121,10 @@ class Settings(BaseSettings):
     @property
     def mail_dir(self) -> Path:
         return self.home / "mail"
+
+    @property
+    def documents_dir(self) -> Path:
+        return self.home / "documents"
 
     def link_key_bytes(self) -> bytes:
         """The configured key, else the one kept under home (created on first use, readable by the owner only)."""

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from pydantic import Field
 
-from schemas.calendar import CalendarSpec
+from schemas.calendar import HOLIDAYS_MISSING, CalendarSpec
 from schemas.common import Actor, Model, RehearsalClock
 from schemas.programme import (
     ApplicantKind,
@@ -30,8 +30,13 @@ class ConditionClaim(Model):
 
 
 class Document(Model):
+    """A file of an application: its content's SHA-256 names it in the document store."""
+
     name: str = Field(min_length=1, max_length=200)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int | None = Field(default=None, ge=1, description="bytes, as the server counted them on upload")
+    media_type: str | None = Field(default=None, max_length=100, description="as the server read it from the content")
+    requirement: str | None = Field(default=None, max_length=64, description="the programme's required document")
 
 
 class ApplicationForm(Model):
@@ -43,6 +48,8 @@ class ApplicationForm(Model):
     category: str
     region: str = Field(default="", max_length=100)
     contact_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    contact_person: str = Field(default="", max_length=50)
+    contact_phone: str = Field(default="", max_length=30)
     conditions: list[ConditionClaim]
     documents: list[Document] = Field(min_length=1)
 
@@ -286,6 +293,10 @@ class ApplicationStatus(Model):
     final_score: float | None
     outcome: Outcome | None
     reason: str
+    documents: list[Document] = Field(default_factory=list, description="as submitted, then every supplement's")
+    requested: list[str] = Field(default_factory=list, description="what a supplement request asks for")
+    request_note: str = ""
+    holidays_missing: int | None = Field(default=None, description=HOLIDAYS_MISSING)
 
 
 class Entrant(Model):

@@ -9,6 +9,9 @@ from pydantic import Field
 from schemas.common import HolidayCalendar, Model
 from schemas.programme import Duration
 
+# A status field's description: the workflow waits until that year's calendar is supplied.
+HOLIDAYS_MISSING = "the year whose holiday data the workflow waits for (`awardcycle holidays supply FILE`)"
+
 
 class CalendarSpec(Model):
     """Which holiday data a cycle uses: the library, plus calendars a coordinator supplied."""

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from schemas.calendar import CalendarSpec
+from schemas.calendar import HOLIDAYS_MISSING, CalendarSpec
 from schemas.common import Actor, Model, RehearsalClock
 from schemas.notification import EMAIL_PATTERN
 from schemas.programme import Department, OverduePolicy
@@ -44,6 +44,9 @@ class ConsultationInput(Model):
     candidates: list[Candidate]
     deadline: datetime
     reminders: list[datetime]
+    reminder_days: list[int] = Field(
+        default_factory=list, description="working days before the deadline; a moved deadline gets its reminders"
+    )
     overdue_policy: OverduePolicy
     clock: RehearsalClock
     calendar: CalendarSpec
@@ -116,6 +119,7 @@ class ConsultationStatus(Model):
     objections: list[ObjectionRecord]
     waiting_for: list[str]
     recipient_email: str | None = Field(default=None, description="where the task link was last sent")
+    holidays_missing: int | None = Field(default=None, description=HOLIDAYS_MISSING)
 
 
 class ConsultationResult(Model):

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from pydantic import Field
 
 from schemas.application import ApplicationForm, ApplicationState, ApplicationView, Entrant, Outcome
-from schemas.calendar import CalendarSpec
+from schemas.calendar import HOLIDAYS_MISSING, CalendarSpec
 from schemas.common import Actor, Model, RehearsalClock
 from schemas.consultation import Candidate
 from schemas.ladder import Delivery, ReceivedRecommendation, Recommender
@@ -100,11 +100,15 @@ class CycleStatus(Model):
         default_factory=list, description="candidates recommended to this cycle by the tier below"
     )
     deliveries: list[Delivery] = Field(default_factory=list, description="where this cycle's recommendations went")
+    holidays_missing: int | None = Field(default=None, description=HOLIDAYS_MISSING)
 
 
 class CycleOverview(CycleStatus):
     """The cycle's own status, with its applications from the read model: counts by state and one page."""
 
+    execution: str = Field(
+        default="running", description='the run in Temporal: "running", "completed", "failed", "terminated", ...'
+    )
     counts: dict[str, int] = Field(description="applications by state (an ApplicationState value)")
     total: int = Field(description="applications matching the filter")
     offset: int

@@ -11,6 +11,14 @@ def application_id(cycle_id: str, sequence: int) -> str:
     return f"{cycle_id}.app-{sequence:04d}"
 
 
+def cycle_of(application_id: str) -> str:
+    """The cycle an application belongs to: `{cycle}.app-0003` gives `{cycle}`."""
+    cycle, separator, sequence = application_id.rpartition(".app-")
+    if not (cycle and separator and sequence.isdigit()):
+        raise ValueError(f"not an application id: {application_id!r}")
+    return cycle
+
+
 def consultation_id(cycle_id: str, department_id: str) -> str:
     return f"{cycle_id}.consultation-{department_id}"
 
@@ -25,7 +33,4 @@ def archive_id(cycle_id: str) -> str:
 
 def title_id(application_id: str) -> str:
     """The title an application's winner holds: `{cycle}.app-0003` becomes `{cycle}.title-0003`."""
-    cycle, separator, sequence = application_id.rpartition(".app-")
-    if not (cycle and separator and sequence.isdigit()):
-        raise ValueError(f"not an application id: {application_id!r}")
-    return f"{cycle}.title-{sequence}"
+    return f"{cycle_of(application_id)}.title-{application_id.rpartition('.app-')[2]}"

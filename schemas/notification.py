@@ -28,6 +28,8 @@ class TaskLinkRequest(Model):
     closes_at: datetime = Field(description="the real instant of the deadline (earlier in a rehearsal)")
     template: str = Field(pattern=TEMPLATE_PATTERN)
     context: dict[str, Any] = Field(description="template context; `deadline` and `link` are added")
+    expires_at: datetime | None = Field(default=None, description="the link stops working; none: closes_at + grace")
+    link_path: str = Field(default="/t/", pattern=r"^/[a-z]+/$", description="the page the token opens")
     in_reply_to: str | None = Field(
         default=None, pattern=MESSAGE_ID_PATTERN, description="message id this one follows up"
     )

@@ -23,6 +23,13 @@ class ApplicantKind(StrEnum):
     REGIONAL_PRODUCT = "regional_product"
 
 
+APPLICANT_KIND_ZH = {
+    ApplicantKind.ORGANISATION: "组织",
+    ApplicantKind.INDIVIDUAL: "个人",
+    ApplicantKind.REGIONAL_PRODUCT: "区域产品",
+}
+
+
 class StageKind(StrEnum):
     APPLICATION = "application"
     QUALIFICATION = "qualification"
@@ -211,6 +218,19 @@ class TitleRules(Model):
     self_inspection: bool = Field(default=True, description="a yearly self-inspection request to the holder")
 
 
+class RequiredDocument(Model):
+    """A file every application must carry, uploaded on the form."""
+
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    name_zh: str
+
+
+DEFAULT_DOCUMENTS = (
+    RequiredDocument(id="application_form", name_zh="申报表（盖章扫描件）"),
+    RequiredDocument(id="self_assessment", name_zh="自评报告"),
+)
+
+
 class Programme(Model):
     id: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
     name_zh: str
@@ -240,6 +260,8 @@ class Programme(Model):
     eligibility: Eligibility = Field(default_factory=Eligibility)
     direct_channel: DirectChannel | None = None
     titles: TitleRules = Field(default_factory=TitleRules)
+    documents: list[RequiredDocument] = Field(default_factory=lambda: list(DEFAULT_DOCUMENTS), min_length=1)
+    contact_zh: str = Field(default="", max_length=200, description="the office's contact on the call page")
 
     @model_validator(mode="after")
     def _stages_coherent(self) -> Self:
@@ -265,6 +287,8 @@ class Programme(Model):
         ids = [c.id for c in self.conditions]
         if len(set(ids)) != len(ids):
             raise ValueError("condition ids must be unique")
+        if len({d.id for d in self.documents}) != len(self.documents):
+            raise ValueError("required document ids must be unique")
         return self
 
     def stage(self, kind: StageKind) -> Stage | None:

@@ -101,7 +101,9 @@ def upsert_application_view(session: Session, view: ApplicationView) -> bool:
         set_={name: statement.excluded[name] for name in values if name != "application_id"},
         where=table.c.sequence < statement.excluded.sequence,
     )
-    # Both backends count a conflict whose WHERE fails as no row changed.
+    # Both backends count a conflict whose WHERE fails as no row changed. SQLAlchemy keeps an INSERT's rowcount
+    # only when asked: without it psycopg's is -1, and every write on PostgreSQL looked refused.
+    statement = statement.execution_options(preserve_rowcount=True)
     return bool(session.exec(statement).rowcount == 1)
 
 
@@ -248,6 +250,30 @@ def find_task_link(session: Session, *, token_sha256: str) -> TaskLink | None:
 
 def mark_task_link_used(session: Session, *, token_sha256: str, used_at: datetime) -> None:
     session.exec(update(TaskLink).where(col(TaskLink.token_sha256) == token_sha256).values(last_used_at=used_at))
+
+
+def move_task_link(
+    session: Session,
+    *,
+    token_sha256: str,
+    from_kind: str,
+    task_kind: str,
+    task_id: str | None = None,
+    expires_at: datetime | None = None,
+) -> bool:
+    """Turn a link of `from_kind` into a `task_kind` one, atomically; False when it was no longer `from_kind`."""
+    values: dict[str, Any] = {"task_kind": task_kind}
+    if task_id is not None:
+        values["task_id"] = task_id
+    if expires_at is not None:
+        values["expires_at"] = expires_at
+    statement = (
+        update(TaskLink)
+        .where(col(TaskLink.token_sha256) == token_sha256)
+        .where(col(TaskLink.task_kind) == from_kind)
+        .values(**values)
+    )
+    return bool(session.exec(statement).rowcount == 1)
 
 
 def revoke_task_links(session: Session, *, task_id: str, recipient_id: str | None = None) -> None:

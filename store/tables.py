@@ -213,6 +213,18 @@ class ApplicationViewRow(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class HolidayCalendarRow(SQLModel, table=True):
+    """A year's holiday calendar supplied while cycles run; a cycle waiting for that year then goes on."""
+
+    __tablename__ = "holiday_calendar"
+
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    holidays_json: str = Field(sa_type=Text, description="JSON list of ISO dates off")
+    workdays_json: str = Field(sa_type=Text, description="JSON list of ISO weekend dates worked (调休)")
+    supplied_by: str
+    supplied_at: datetime = Field(sa_type=UTCDateTime)
+
+
 class UserAccount(SQLModel, table=True):
     """A person who runs programmes: coordinators, secretariat, on-site teams, auditors, admins."""
 

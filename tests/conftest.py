@@ -1,4 +1,10 @@
-"""Session-scoped Temporal test server, SMTP sink and store; a fresh task queue and worker per test."""
+"""Session-scoped Temporal test server, SMTP sink and store; a fresh task queue and worker per test.
+
+Store and web tests run on both backends: a test that asks for `database_url` (a fresh database of its
+own), the in-process web app (`api`, `anonymous`) or the shared store without a worker runs once on SQLite
+and once on PostgreSQL, a server the session starts (tests/postgres.py). Workflow tests (a worker on the
+time-skipping server) share the SQLite store.
+"""
 
 from __future__ import annotations
 
@@ -22,9 +28,14 @@ from awardcycle.temporal_client import test_server_path
 from config.settings import Settings
 from schemas.identity import Grant
 from store import accounts
-from store.db import create_all, make_engine, session
+from store.db import make_engine, session, upgrade
+from tests.postgres import PostgresServer
 from web.main import create_app
 from worker import build_worker
+
+BACKENDS = ("sqlite", "postgresql")
+# Requesting one of these makes a test a store or web test, run on each backend.
+ON_EACH_BACKEND = frozenset({"database_url", "api", "anonymous"})
 
 
 def free_port() -> int:
@@ -105,12 +116,66 @@ def add_users(engine: Engine) -> None:
             )
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    names = set(metafunc.fixturenames)
+    # The shared store without a worker is a store or web test too; with one, a workflow test.
+    if "backend" in names and (names & ON_EACH_BACKEND or ("engine" in names and "task_queue" not in names)):
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    """The backend's name, "sqlite" or "postgresql"; SQLite for a test that is not a store or web test."""
+    return str(getattr(request, "param", "sqlite"))
+
+
 @pytest.fixture(scope="session")
-def engine(settings: Settings) -> Engine:
+def postgres() -> Iterator[PostgresServer]:
+    """One server for the session, started on first use and removed with its data at the end."""
+    server = PostgresServer(port=free_port())
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty database on the test's backend."""
+    if backend == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres")
+        return server.create_database()
+    return f"sqlite:///{tmp_path / 'state' / 'awardcycle.db'}"
+
+
+def migrated_store(settings: Settings) -> Engine:
+    """The store of `settings` at the newest migration, with the test accounts."""
     engine = make_engine(settings)
-    create_all(engine)
+    upgrade(engine)
     add_users(engine)
     return engine
+
+
+@pytest.fixture(scope="session")
+def sqlite_engine(settings: Settings) -> Iterator[Engine]:
+    engine = migrated_store(settings)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgresql_engine(settings: Settings, postgres: PostgresServer) -> Iterator[Engine]:
+    engine = migrated_store(settings.model_copy(update={"database_url": postgres.create_database("shared")}))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def engine(backend: str, request: pytest.FixtureRequest) -> Engine:
+    """The session's store on the test's backend, shared by the tests that use it (ids are unique)."""
+    found: Engine = request.getfixturevalue(f"{backend}_engine")
+    return found
 
 
 async def login(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> dict[str, str]:

@@ -9,6 +9,8 @@ import chinese_calendar
 import holidays
 import pytest
 from holidays.countries.china import ChinaStaticHolidays
+from sqlalchemy import Engine
+from sqlmodel import delete
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -17,9 +19,13 @@ from schemas.calendar import CalendarSpec, DeadlineRequest, ReminderRequest
 from schemas.common import SHANGHAI, HolidayCalendar
 from schemas.holiday_file import HolidayFileError, load_holiday_file
 from schemas.programme import DayUnit, Duration
+from store.db import session
+from store.holidays import supply_holidays
+from store.tables import HolidayCalendarRow
 
 SAMPLE_2027 = Path(__file__).parent / "data" / "holidays-2027.toml"
 LIBRARY = WorkingDayCalendar(CalendarSpec())
+CALENDAR_2027 = WorkingDayCalendar(CalendarSpec(supplied=[load_holiday_file(SAMPLE_2027)]))
 
 
 def shanghai(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
@@ -219,38 +225,47 @@ def test_a_weekend_holiday_is_allowed(tmp_path: Path) -> None:
 # --- the activity ------------------------------------------------------------------------------------
 
 
-async def test_compute_deadline_activity() -> None:
+async def test_compute_deadline_activity(engine: Engine) -> None:
     request = DeadlineRequest(start=shanghai(2026, 9, 30, 15, 0), duration=working(5), calendar=CalendarSpec())
-    result = await ActivityEnvironment().run(CalendarActivities().compute_deadline, request)
+    result = await ActivityEnvironment().run(CalendarActivities(engine).compute_deadline, request)
     assert result.deadline == shanghai(2026, 10, 14)
 
 
-async def test_reminder_instants_activity_keeps_the_request_order() -> None:
+async def test_reminder_instants_activity_keeps_the_request_order(engine: Engine) -> None:
     request = ReminderRequest(deadline=shanghai(2026, 10, 14), working_days_before=[3, 1], calendar=CalendarSpec())
-    result = await ActivityEnvironment().run(CalendarActivities().reminder_instants, request)
+    result = await ActivityEnvironment().run(CalendarActivities(engine).reminder_instants, request)
     assert result.instants == [shanghai(2026, 10, 9, 9, 0), shanghai(2026, 10, 12, 9, 0)]
 
 
-async def test_compute_deadline_activity_with_a_supplied_2027_calendar() -> None:
+async def test_compute_deadline_activity_with_a_supplied_2027_calendar(engine: Engine) -> None:
     spec = CalendarSpec(supplied=[load_holiday_file(SAMPLE_2027)])
     request = DeadlineRequest(start=shanghai(2027, 9, 30, 9, 0), duration=working(5), calendar=spec)
-    result = await ActivityEnvironment().run(CalendarActivities().compute_deadline, request)
+    result = await ActivityEnvironment().run(CalendarActivities(engine).compute_deadline, request)
     assert result.deadline == shanghai(2027, 10, 14)
 
 
-async def test_missing_2027_data_is_a_non_retryable_application_error() -> None:
+async def test_missing_2027_data_fails_the_lookup_until_the_year_is_supplied(engine: Engine) -> None:
     request = DeadlineRequest(start=shanghai(2027, 3, 1, 9, 0), duration=working(5), calendar=CalendarSpec())
     with pytest.raises(ApplicationError) as raised:
-        await ActivityEnvironment().run(CalendarActivities().compute_deadline, request)
-    assert raised.value.type == "MissingHolidayData"
-    assert raised.value.non_retryable is True
-    assert "2027" in raised.value.message and "--holidays" in raised.value.message
+        await ActivityEnvironment().run(CalendarActivities(engine).compute_deadline, request)
+    # Retryable by the activity: the workflow's retry policy decides to refuse at once or to wait.
+    assert raised.value.type == "MissingHolidayData" and raised.value.non_retryable is False
+    assert list(raised.value.details) == [2027]
+    assert "2027" in raised.value.message and "holidays supply" in raised.value.message
+
+    with session(engine) as s:
+        assert supply_holidays(s, load_holiday_file(SAMPLE_2027), by="admin", at=datetime.now(UTC))
+        assert not supply_holidays(s, load_holiday_file(SAMPLE_2027), by="admin", at=datetime.now(UTC))
+    result = await ActivityEnvironment().run(CalendarActivities(engine).compute_deadline, request)
+    assert result.deadline == CALENDAR_2027.add(request.start, request.duration)
+    with session(engine) as s:
+        s.exec(delete(HolidayCalendarRow))  # the session's store is shared: leave 2027 unsupplied
 
 
-async def test_bad_reminder_request_is_a_non_retryable_application_error() -> None:
+async def test_bad_reminder_request_is_a_non_retryable_application_error(engine: Engine) -> None:
     request = ReminderRequest(deadline=shanghai(2026, 10, 14), working_days_before=[0], calendar=CalendarSpec())
     with pytest.raises(ApplicationError) as raised:
-        await ActivityEnvironment().run(CalendarActivities().reminder_instants, request)
+        await ActivityEnvironment().run(CalendarActivities(engine).reminder_instants, request)
     assert raised.value.type == "CalendarError"
     assert raised.value.non_retryable is True
 

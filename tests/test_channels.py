@@ -27,7 +27,19 @@ from schemas.programme import StageKind
 from store import queries
 from store.db import session
 from tests.conftest import Inbox, login
-from tests.scenario import StrongPlayer, apply_all, forms, link_token, mail, small, start, text_body, until_stage
+from tests.scenario import (
+    StrongPlayer,
+    apply_all,
+    forms,
+    in_expert_review,
+    link_token,
+    mail,
+    overview_showing,
+    small,
+    start,
+    text_body,
+    until_stage,
+)
 from tests.test_links import CSRF, assert_private
 from web.main import create_app
 
@@ -65,8 +77,10 @@ async def test_expert_scores_through_the_link(
     api: httpx.AsyncClient, env: WorkflowEnvironment, task_queue: str, inbox: Inbox, engine: Engine
 ) -> None:
     cycle_id, player = await _cycle(env, task_queue, "expert")
-    status = await until_stage(env, engine, cycle_id, player, StageKind.EXPERT_REVIEW)
-    application_id = next(a.application_id for a in status.applications if a.state == "expert_review")
+    await until_stage(env, engine, cycle_id, player, StageKind.EXPERT_REVIEW)
+    # The read model trails the stage change by a moment.
+    reviewing = await overview_showing(env.client, engine, cycle_id, in_expert_review, limit=100)
+    application_id = next(a.application_id for a in reviewing.applications if a.state == "expert_review")
     application = await service.application_status(env.client, application_id)
     expert_id = application.experts[0]
     message = await mail(inbox, f"{application_id}/expert-{expert_id}")

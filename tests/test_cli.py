@@ -21,7 +21,7 @@ from awardcycle.stack import bootstrap_admin
 from awardcycle.temporal_client import test_server_path
 from config.settings import Settings
 from store import accounts
-from store.db import create_all, make_engine, session
+from store.db import make_engine, session, upgrade
 from tests.conftest import free_port
 
 PROGRAMME = "qingdao-mayor-quality-award"
@@ -179,7 +179,7 @@ def test_users_refusals_change_nothing(tmp_path: Path) -> None:
 
 def test_the_first_start_creates_one_administrator(tmp_path: Path) -> None:
     engine = make_engine(Settings(home=tmp_path, _env_file=None))
-    create_all(engine)
+    upgrade(engine)
     short = Settings(home=tmp_path, admin_password="short", _env_file=None)
     with pytest.raises(RuntimeError, match="AWARDCYCLE_ADMIN_PASSWORD"):
         bootstrap_admin(engine, short)
@@ -194,7 +194,7 @@ def test_the_first_start_creates_one_administrator(tmp_path: Path) -> None:
 
 def test_a_configured_admin_password_is_not_shown(tmp_path: Path) -> None:
     engine = make_engine(Settings(home=tmp_path, _env_file=None))
-    create_all(engine)
+    upgrade(engine)
     assert bootstrap_admin(engine, Settings(home=tmp_path, admin_password=PASSWORD, _env_file=None)) is None
     with session(engine) as s:
         admin = accounts.authenticate(s, "admin", PASSWORD, address="test", lock_after=5, lock_for=timedelta(minutes=1))

@@ -1,6 +1,7 @@
 """A coordinator and the secretariat run a Qingdao rehearsal from the console in headless Chromium: sign-in,
 the dashboard's start form, an extension (accepted and refused), a qualification decision, the approval and
-the downloads, each page screenshotted and checked with axe-core (bundled, offline)."""
+the downloads and the audit timeline filtered by act, each page screenshotted and checked with axe-core
+(bundled, offline)."""
 
 from __future__ import annotations
 
@@ -326,6 +327,20 @@ async def test_a_qingdao_rehearsal_from_login_to_the_documents_in_the_browser(
             assert f"2026年度{programme.name_zh}获奖名单" in text and "青政字〔2026〕12号" in text
             notice = pdf_text(await download(page, "公示文件（PDF）"))
             assert f"关于{programme.name_zh}拟授奖名单的公示" in notice
+
+            # The auditor's view: the cycle's timeline, filtered by act through its labelled select.
+            await page.get_by_role("link", name="审计时间线 (audit timeline)").click()
+            await expect(page).to_have_url(f"{base}/audit/{cycle_id}")
+            await expect(page.locator("#timeline-count")).to_contain_text("全部")
+            filters = page.locator("#timeline-filter")
+            await filters.get_by_label("操作", exact=True).select_option("record_approval")
+            await filters.get_by_role("button", name="筛选").click()
+            await expect(page).to_have_url(re.compile(rf"/audit/{re.escape(cycle_id)}\?.*act=record_approval"))
+            await expect(page.locator("#timeline-count")).to_contain_text("符合条件的 2 条")
+            await expect(page.locator("#timeline tbody tr")).to_have_count(2)
+            await expect(page.locator("#timeline")).to_contain_text("coordinator:qd-coord via console")
+            await snap(page, "13-timeline-filtered")
+            await accessible(page, "filtered audit timeline")
         finally:
             await browser.close()
     expected = [
@@ -342,5 +357,6 @@ async def test_a_qingdao_rehearsal_from_login_to_the_documents_in_the_browser(
         "10-objection-decided",
         "11-awaiting-approval",
         "12-cycle-completed",
+        "13-timeline-filtered",
     ]
     assert all((shots / f"{name}.png").stat().st_size > 0 for name in expected), sorted(shots.iterdir())

@@ -25,12 +25,12 @@ from schemas.calendar import CalendarSpec
 from schemas.common import Actor, Channel, Role
 from schemas.consultation import CandidateOpinion, ConsultationAnswer, Opinion
 from schemas.programme import Duration, OverduePolicy, Programme, StageKind
+from tests.console import console_session, page_until, section
 from tests.scenario import StrongPlayer, apply_all, forms, small, start, terminate, until_stage
-from tests.test_cycle_page import page_until, section
-from tests.test_dashboard import console_session
 from web.cycle_page import DONE_ZH
 
 QINGDAO = "qingdao-mayor-quality-award"
+YEAR_PAGE = "/console?year=2026"
 CALENDAR = WorkingDayCalendar(CalendarSpec())
 T = TypeVar("T")
 
@@ -46,6 +46,12 @@ def form(page: str, key: str) -> str:
     found = re.search(rf'<form class="act" id="form-{re.escape(key)}"(.*?)</form>', page, re.S)
     assert found, f"no form {key} on the page"
     return html.unescape(found[1])
+
+
+def cell(page: str, name: str, cycle_id: str) -> str:
+    """The dashboard's cell of a cycle's overdue departments or open public objections."""
+    found = re.search(rf'id="{name}-{re.escape(cycle_id)}">(.*?)</td>', page, re.S)
+    return found[1] if found else ""
 
 
 def acts_url(cycle_id: str, act: str) -> str:
@@ -234,6 +240,14 @@ async def test_consultation_notice_and_approval_through_the_forms(
         overdue_key, decision_key = f"resolve_overdue:{silent}", f"decide_objection:{paper}:{objected}"
         page = await page_until(coordinator, url, lambda text: f'id="form-{overdue_key}"' in text)
         assert f'id="form-{decision_key}"' in page and objection in form(page, decision_key)
+        grid = section(page, "consultation")
+        assert all(f'href="/audit/{w}"' in grid for w in reached.consultations), "each department's timeline"
+        assert all(f'href="/audit/{a}"' in section(page, "applications") for a in shortlist)
+        board = await page_until(
+            coordinator, YEAR_PAGE, lambda text: "1 个部门" in cell(text, "overdue", cycle_id), answered=False
+        )
+        assert f'href="/console/cycles/{cycle_id}#consultation"' in cell(board, "overdue", cycle_id)
+        assert "—" in cell(board, "objections", cycle_id), "no notice yet, so no objection to count"
         assert 'id="form-answer"' not in page, "the consultation takes no more answers"
         resolve = acts_url(cycle_id, "resolve_overdue")
         extend = {"csrf": csrf, "consultation": silent, "action": "extend", "working_days": "", "reason": "再给三天"}
@@ -276,6 +290,12 @@ async def test_consultation_notice_and_approval_through_the_forms(
         assert (lodged.objector, lodged.application_id) == ("qd-coord", rest[0])
         key = f"resolve_objection:{lodged.objection_id}"
         page = await page_until(coordinator, url, lambda text: f'id="form-{key}"' in text)
+        assert f'href="/audit/{notice_id}"' in section(page, "notice")
+        board = await page_until(
+            coordinator, YEAR_PAGE, lambda text: "1 条" in cell(text, "objections", cycle_id), answered=False
+        )
+        assert f'href="/console/cycles/{cycle_id}#notice"' in cell(board, "objections", cycle_id)
+        assert "—" in cell(board, "overdue", cycle_id), "the consultation is over"
         resolution = {"csrf": csrf, "objection_id": lodged.objection_id, "decision": "rejected", "reason": "复检合格"}
         resolved = await coordinator.post(acts_url(cycle_id, "resolve_objection"), data=resolution)
         assert resolved.headers["location"] == f"{url}?done=resolve_objection#notice"
@@ -283,6 +303,10 @@ async def test_consultation_notice_and_approval_through_the_forms(
         assert (lodged.resolved, lodged.upheld, lodged.resolution_reason) == (True, False, "复检合格")
         page = (await coordinator.get(resolved.headers["location"])).text
         assert DONE_ZH["resolve_objection"] in page and f'id="form-{key}"' not in page
+        none_open = await page_until(
+            coordinator, YEAR_PAGE, lambda text: '#notice">0</a>' in cell(text, "objections", cycle_id), answered=False
+        )
+        assert "0 条" not in cell(none_open, "objections", cycle_id), "resolved: none open, and no alarm"
 
         # Approval: the open stage has no deadline to extend, and the cycle's validator says so on the form.
         notice = await service.notice_status(env.client, notice_id)

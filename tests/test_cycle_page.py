@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import html
 import re
 import uuid
-from collections.abc import Callable
 from datetime import date, datetime
 
 import httpx
@@ -19,12 +17,13 @@ from awardcycle.simulation import Simulator, TemporalDesk
 from programmes import get_programme
 from schemas.application import ApplicationState
 from schemas.calendar import CalendarSpec
-from schemas.common import SHANGHAI
+from schemas.common import SHANGHAI, HolidayCalendar
 from schemas.cycle import CycleStatus, StageRecord
-from schemas.programme import StageKind
+from schemas.programme import Programme, StageKind
 from store import queries
 from store.db import session
 from tests.conftest import login
+from tests.console import page_until, section
 from tests.scenario import (
     ScriptedPlayer,
     apply_all,
@@ -37,8 +36,8 @@ from tests.scenario import (
     until_stage,
 )
 from web.calendar_chart import DayKind, Span, SpanState, chart, day_kinds
+from web.cycle_calendar import cycle_calendar_spec, working_days
 from web.cycle_page import SCORES_HIDDEN, schedule
-from web.dashboard import UNAVAILABLE
 
 QINGDAO = "qingdao-mayor-quality-award"
 CALENDAR = WorkingDayCalendar(CalendarSpec())
@@ -54,56 +53,36 @@ def test_a_break_is_shaded_whole_and_adjusted_workdays_apart() -> None:
     assert kinds[date(2026, 4, 7)] is DayKind.WORKING
 
 
+def opened_in_december(programme: Programme, year: int) -> CycleStatus:
+    """A cycle whose call for applications opened on 1 December: its next stages run into the next year."""
+    opened = datetime(year, 12, 1, 9, tzinfo=SHANGHAI)
+    deadline = datetime(year, 12, 15, tzinfo=SHANGHAI)
+    return CycleStatus(
+        cycle_id=f"{QINGDAO}-{year}-late", programme_id=QINGDAO, programme_name_zh=programme.name_zh, year=year,
+        stage=StageKind.APPLICATION, stage_deadline=deadline, cycle_time=opened, day_seconds=None,
+        stages=[StageRecord(stage=StageKind.APPLICATION, started_at=opened, deadline=deadline)], application_count=0,
+        shortlist=[], consultations=[], notice=None, approval=None, awards=[], recommendations=[], completed=False,
+    )  # fmt: skip
+
+
 def test_a_year_without_holiday_data_gets_a_note_not_a_guess() -> None:
     span = Span("专家评审", date(2026, 12, 20), date(2027, 1, 20), SpanState.OPEN, "")
     drawn = chart([span], date(2026, 12, 25), CALENDAR, [])
     assert any("没有 2027 年的节假日数据" in note for note in drawn.notes), drawn.notes
     kinds = {day.iso: day.kind for day in drawn.shaded}
     assert kinds["2027-01-01"] is DayKind.UNKNOWN, "New Year's Day 2027 is not guessed to be a holiday"
-    assert kinds["2027-01-02"] is DayKind.WEEKEND and kinds["2026-12-26"] is DayKind.WEEKEND
+    assert kinds["2027-01-02"] is DayKind.UNKNOWN_WEEKEND, "nor a 2027 Saturday guessed to be a day off"
+    assert kinds["2026-12-26"] is DayKind.WEEKEND
 
     # A cycle whose next stages would run into 2027: planned as far as the data goes, then said so.
     programme = get_programme(QINGDAO)
-    opened = datetime(2026, 12, 1, 9, tzinfo=SHANGHAI)
-    status = CycleStatus(
-        cycle_id=f"{QINGDAO}-2026-late", programme_id=QINGDAO, programme_name_zh=programme.name_zh, year=2026,
-        stage=StageKind.APPLICATION, stage_deadline=datetime(2026, 12, 15, tzinfo=SHANGHAI), cycle_time=opened,
-        day_seconds=None, stages=[StageRecord(stage=StageKind.APPLICATION, started_at=opened,
-        deadline=datetime(2026, 12, 15, tzinfo=SHANGHAI))], application_count=0, shortlist=[], consultations=[],
-        notice=None, approval=None, awards=[], recommendations=[], completed=False,
-    )  # fmt: skip
-    planned = schedule(status, programme)
+    planned = schedule(opened_in_december(programme, 2026), programme)
     assert planned.chart is not None
     assert any("无法推算" in note and "2027" in note for note in planned.chart.notes), planned.chart.notes
     lines = {line.kind: line for line in planned.lines}
     assert lines["qualification"].state_zh == "预计" and "2026年12月22日" in lines["qualification"].deadline_zh
     assert (lines["material"].state_zh, lines["material"].deadline_zh) == ("待定", "无法推算")
     assert lines["announcement"].state_zh == "待定"
-
-
-async def page_until(
-    client: httpx.AsyncClient,
-    url: str,
-    shown: Callable[[str], bool],
-    *,
-    params: dict[str, str] | None = None,
-    headers: dict[str, str] | None = None,
-) -> str:
-    """The page once it shows what the workers write a little after an act (the read model trails it), and
-    every workflow it asks has answered in time (a loaded machine can miss the page's short timeout)."""
-    for _ in range(200):
-        page = await client.get(url, params=params, headers=headers)
-        assert page.status_code == 200, page.text
-        if shown(page.text) and UNAVAILABLE not in page.text:
-            return page.text
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{url} never showed it:\n{page.text}")
-
-
-def section(page: str, element_id: str) -> str:
-    found = re.search(rf'<section id="{re.escape(element_id)}"(.*?)</section>', page, re.S)
-    assert found, f"no section {element_id}"
-    return found[1]
 
 
 def listed(page: str) -> list[str]:
@@ -118,6 +97,62 @@ def funnel(page: str) -> dict[str, int]:
 
 def shaded(page: str) -> dict[str, str]:
     return dict((day, kind) for kind, day in re.findall(r'<rect class="day (\w+)" data-date="([\d-]+)"', page))
+
+
+# A coordinator's calendar for 2027, which the library does not cover: 清明 on Monday 5 April, 五一 from
+# Saturday 1 to Wednesday 5 May with Saturday 8 May worked in exchange.
+SUPPLIED_2027 = CalendarSpec(
+    supplied=[
+        HolidayCalendar(
+            year=2027,
+            holidays=[date(2027, 4, 5), *(date(2027, 5, d) for d in range(1, 6))],
+            workdays=[date(2027, 5, 8)],
+        )
+    ]
+)
+
+
+def test_a_supplied_year_is_shaded_and_a_year_beyond_it_says_it_has_no_data() -> None:
+    calendar = working_days(SUPPLIED_2027)
+    span = Span("专家评审", date(2027, 12, 20), date(2028, 1, 20), SpanState.OPEN, "")
+    drawn = chart([span], date(2027, 12, 25), calendar, [], supplied=[2027])
+    kinds = {day.iso: day.kind for day in drawn.shaded}
+    assert kinds["2027-12-25"] is DayKind.WEEKEND, "2027 is counted from the supplied calendar"
+    assert "2027-12-27" not in kinds, "an ordinary Monday of the supplied year is a working day"
+    assert kinds["2028-01-03"] is DayKind.UNKNOWN and kinds["2028-01-01"] is DayKind.UNKNOWN_WEEKEND
+    titles = {day.iso: day.title for day in drawn.shaded}
+    assert "无节假日数据" in titles["2028-01-03"] and "可能是调休上班日" in titles["2028-01-01"]
+    [note] = drawn.notes
+    assert "本周期启动时提供了 2027 年的节假日数据，但没有 2028 年的节假日数据" in note, note
+
+    # The plan of a cycle that opens late in the supplied year runs into the year beyond it, and says so.
+    programme = get_programme(QINGDAO)
+    status = opened_in_december(programme, 2027)
+    planned = schedule(status, programme, SUPPLIED_2027)
+    assert planned.chart is not None and planned.left_zh.startswith("剩余"), "2027's working days are known"
+    assert any("无法推算" in note and "2028" in note for note in planned.chart.notes), planned.chart.notes
+    library_only = schedule(status, programme)
+    assert library_only.left_zh.startswith("工作日数未知"), "without the supplied calendar 2027 is unknown"
+
+
+async def test_the_cycle_page_shades_the_holidays_supplied_at_the_start(
+    api: httpx.AsyncClient, env: WorkflowEnvironment, task_queue: str
+) -> None:
+    programme = get_programme(QINGDAO)
+    cycle_id = await service.start_cycle(
+        env.client, programme, 2027, task_queue=task_queue, day_seconds=86400, calendar=SUPPLIED_2027,
+        cycle_id=f"{QINGDAO}-2027-supplied-{uuid.uuid4().hex[:6]}",
+    )  # fmt: skip
+    url = f"/console/cycles/{cycle_id}"
+    page = await page_until(api, url, lambda text: 'id="calendar"' in text)
+    days = shaded(section(page, "schedule"))
+    assert days["2027-04-05"] == days["2027-05-05"] == "holiday" and days["2027-05-08"] == "workday"
+    assert "unknown" not in days.values() and "没有 2027 年的节假日数据" not in page
+    assert await cycle_calendar_spec(env.client, cycle_id) == SUPPLIED_2027
+    board = await page_until(api, "/console?year=2027", lambda text: f'id="cycle-{cycle_id}"' in text, answered=False)
+    found = re.search(rf'<tr id="cycle-{re.escape(cycle_id)}">(.*?)</tr>', board, re.S)
+    assert found and "剩余" in found[1] and "工作日数未知" not in found[1], "the dashboard counts with it too"
+    await terminate(env.client, cycle_id)
 
 
 async def test_the_cycle_page_follows_a_real_cycle(

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -21,34 +18,12 @@ from schemas.calendar import CalendarSpec
 from schemas.common import SHANGHAI
 from store import queries
 from store.db import session
-from tests.conftest import PASSWORD, login
+from tests.conftest import login
+from tests.console import console_session, page_until
 from web.main import create_app
 
 QINGDAO = "qingdao-mayor-quality-award"
 YEAR_PAGE = "/console?year=2026"
-
-
-@asynccontextmanager
-async def console_session(api: httpx.AsyncClient, username: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A browser-like client logged in through the console's own form (the session cookie)."""
-    async with httpx.AsyncClient(transport=api._transport, base_url="http://test") as browser:
-        form = await browser.get("/login")
-        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
-        assert csrf, form.text
-        fields = {"username": username, "password": PASSWORD, "csrf": csrf[1], "next": "/console"}
-        assert (await browser.post("/login", data=fields)).status_code == 303
-        yield browser
-
-
-async def page_until(client: httpx.AsyncClient, shown: Callable[[str], bool], url: str = YEAR_PAGE) -> str:
-    """The page once it shows what the workers write a little after an act (the read model trails it)."""
-    for _ in range(200):
-        page = await client.get(url)
-        assert page.status_code == 200, page.text
-        if shown(page.text):
-            return page.text
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{url} never showed it:\n{page.text}")
 
 
 def row(page: str, cycle_id: str) -> str:
@@ -113,7 +88,7 @@ async def test_the_dashboard_shows_each_cycle_under_its_tier_and_what_waits(
     undelivered = (await api.get(f"/api/v1/cycles/{cycle_id}/undelivered")).json()
     assert undelivered["count"] == 2, "the cycle's own and its children's, not another cycle's with a longer id"
 
-    page = await page_until(api, lambda text: f'id="cycle-{cycle_id}"' in text)
+    page = await page_until(api, YEAR_PAGE, lambda text: f'id="cycle-{cycle_id}"' in text, answered=False)
     with session(engine) as s:
         latest = max(stored.year for stored in queries.list_cycles(s))  # staff may read every programme
     default = (await api.get("/console")).text
@@ -139,7 +114,7 @@ async def test_the_dashboard_shows_each_cycle_under_its_tier_and_what_waits(
     await env.sleep(timedelta(days=27))  # past the application stage's 20 working days: qualification opens
 
     async with console_session(api, "qd-secretariat") as secretariat:
-        page = await page_until(secretariat, lambda text: f'id="waiting-{cycle_id}"' in text)
+        page = await page_until(secretariat, YEAR_PAGE, lambda text: f'id="waiting-{cycle_id}"' in text, answered=False)
     waiting = block(page, f"waiting-{cycle_id}")
     assert "秘书处：资格审查或材料审查 <strong>1</strong> 件" in waiting
     assert application_id in waiting and samples.application(programme, 1).name in waiting

@@ -15,7 +15,7 @@ import pytest
 
 from awardcycle.embedded import start_mail_sink
 from config.settings import Settings
-from store.db import create_all, make_engine
+from store.db import make_engine, upgrade
 from tests.conftest import add_users, login
 from web.main import create_app
 
@@ -44,16 +44,16 @@ def message(subject: str, text: str, html: str | None = None) -> EmailMessage:
 def app_client(settings: Settings) -> httpx.AsyncClient:
     # The lifespan (which would connect to Temporal) does not run under ASGITransport.
     engine = make_engine(settings)
-    create_all(engine)
+    upgrade(engine)
     add_users(engine)
     app = create_app(settings, client=None, engine=engine)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
 @pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+async def api(tmp_path: Path, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """The web app in embedded mode, after the real sink has received two messages."""
-    settings = Settings(home=tmp_path, smtp_port=free_port(), _env_file=None)
+    settings = Settings(home=tmp_path, database_url=database_url, smtp_port=free_port(), _env_file=None)
     async with start_mail_sink(settings):
         await aiosmtplib.send(
             message("征求意见：2026年度山东省质量奖", f"请点击链接填写意见：\n{LINK}\n谢谢。"), port=settings.smtp_port

@@ -52,10 +52,19 @@ PUBLIC = {
     "login_page",
     "login_submit",
     "logout_submit",
+    # Behind a token sent by email, as the task pages above: an expert's documents, an applicant's link.
+    "expert_document",
+    "show_call",
+    "confirm_email",
+    "applicant_page",
+    "submit_application_form",
+    "upload_supplement",
+    "withdraw_application",
+    "applicant_document",
 }
 PUBLIC_API = {"/healthz", "/api/v1/login/access-token", "/api/v1/programmes", "/api/v1/programmes/{programme_id}"}
 PUBLIC_API |= {"/api/v1/tasks/{token}"}
-DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/static"}  # /static: the pages' script
 
 
 def _routes(routes: list[Any]) -> list[Any]:

@@ -26,8 +26,8 @@ from awardcycle.temporal_client import connect
 from config.settings import Settings
 from programmes import get_programme
 from schemas.programme import StageKind
-from store.db import create_all, make_engine
-from tests.conftest import free_port
+from store.db import make_engine
+from tests.conftest import BACKENDS, free_port
 from web.main import create_app
 
 CLI = [sys.executable, "-m", "awardcycle"]
@@ -41,11 +41,14 @@ USERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """The embedded stack's settings: the dev server and the `.eml` mail sink of `awardcycle up`."""
+@pytest.fixture(scope="module", params=BACKENDS)
+def stack_settings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The embedded stack's settings: the dev server and the `.eml` mail sink of `awardcycle up`, and the store
+    on each backend (SQLite under the state directory, or an empty database on the session's PostgreSQL)."""
+    postgresql = request.param == "postgresql"
     return Settings(
         home=tmp_path_factory.mktemp("stack"),
+        database_url=request.getfixturevalue("postgres").create_database() if postgresql else None,
         temporal_port=free_port(),
         temporal_ui_port=free_port(),
         web_port=free_port(),
@@ -74,6 +77,7 @@ def cli_env(settings: Settings, user: str) -> dict[str, str]:
         "AWARDCYCLE_WEB_PORT": str(settings.web_port),
         "AWARDCYCLE_API_URL": api_url(settings),
         "XDG_CONFIG_HOME": str(config_home(settings, user)),
+        **({"AWARDCYCLE_DATABASE_URL": settings.database_url} if settings.database_url else {}),
     }
 
 
@@ -215,8 +219,7 @@ async def test_rehearsal_through_cli_and_api_survives_a_worker_crash(
     spawned: list[asyncio.subprocess.Process],
 ) -> None:
     programme = get_programme(PROGRAMME)
-    engine = make_engine(stack_settings)
-    create_all(engine)
+    engine = make_engine(stack_settings)  # no tables yet: the worker and the web app migrate it as they start
     worker = await spawn(stack_settings, "worker")
     spawned.append(worker)
     spawned.append(await spawn(stack_settings, "web"))  # the web app on its own, as in a split deployment

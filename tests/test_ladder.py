@@ -35,7 +35,7 @@ from schemas.ladder import DeliveryState, RecommendationBatch, RecommendedApplic
 from schemas.programme import Programme
 from schemas.title import Revocation
 from store import ladder
-from store.db import create_all, make_engine, session
+from store.db import make_engine, session, upgrade
 from store.titles import get_title
 from tests.conftest import add_users, login
 from tests.replay import fetch, replay, workflow_ids
@@ -52,7 +52,7 @@ COORDINATOR = Actor(role=Role.COORDINATOR, identity="coordinator", channel=Chann
 def own_engine(tmp_path: Path) -> Engine:
     """A store for this test alone: the ladder reads every cycle of a programme and year in it."""
     engine = make_engine(Settings(home=tmp_path, _env_file=None))
-    create_all(engine)
+    upgrade(engine)
     add_users(engine)
     return engine
 

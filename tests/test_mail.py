@@ -24,7 +24,7 @@ from notifications.render import zh_datetime
 from schemas.common import SHANGHAI
 from schemas.notification import MessageRequest, TaskLinkRequest
 from store import queries
-from store.db import create_all, make_engine, session
+from store.db import make_engine, session, upgrade
 from store.tables import OutboxMessage, OutboxStatus, TaskLink
 from tests.conftest import free_port, smtp_server
 
@@ -32,14 +32,16 @@ DEADLINE = datetime(2026, 3, 21, tzinfo=SHANGHAI)  # the end of Friday 20 March
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path, smtp_port=free_port(), public_base_url="https://awards.example.cn/")
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        home=tmp_path, database_url=database_url, smtp_port=free_port(), public_base_url="https://awards.example.cn/"
+    )
 
 
 @pytest.fixture
 def engine(settings: Settings) -> Iterator[Engine]:
     engine = make_engine(settings)
-    create_all(engine)
+    upgrade(engine)
     yield engine
     engine.dispose()
 

@@ -20,7 +20,7 @@ from schemas.common import Channel
 from schemas.identity import AccountRole, Principal
 from schemas.programme import StageKind
 from store import queries
-from store.db import create_all, make_engine, session
+from store.db import make_engine, session, upgrade
 from tests.conftest import add_users, login
 from web import visibility
 from web.auth import Access, CycleFacts
@@ -31,14 +31,14 @@ NOW = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "state", database_url=None, _env_file=None)
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(home=tmp_path / "state", database_url=database_url, _env_file=None)
 
 
 @pytest.fixture
 def engine(settings: Settings) -> Iterator[Engine]:
     engine = make_engine(settings)
-    create_all(engine)
+    upgrade(engine)
     yield engine
     engine.dispose()
 

@@ -26,7 +26,7 @@ from programmes import get_programme
 from schemas import ids
 from schemas.application import ApplicationState
 from schemas.cycle import CycleOverview
-from store.db import create_all, make_engine
+from store.db import make_engine, upgrade
 from tests.conftest import Inbox, free_port
 from tests.replay import replay
 from tests.scenario import APPLICANT
@@ -66,7 +66,7 @@ async def dev_client(scale_settings: Settings) -> AsyncIterator[Client]:
 @pytest.fixture(scope="module")
 def scale_engine(scale_settings: Settings) -> Engine:
     engine = make_engine(scale_settings)
-    create_all(engine)
+    upgrade(engine)
     return engine
 
 

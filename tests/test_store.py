@@ -1,4 +1,4 @@
-"""The store on SQLite: tables, WAL, aware datetimes, and upserts that a retried activity can repeat."""
+"""The store on each backend: tables, WAL on SQLite, aware datetimes, and upserts that a retried activity can repeat."""
 
 from __future__ import annotations
 
@@ -12,25 +12,27 @@ from sqlalchemy.exc import StatementError
 
 from config.settings import Settings
 from store import queries
-from store.db import create_all, make_engine, session
+from store.db import make_engine, session, upgrade
 from store.tables import OutboxStatus, RecommendationRow, ResultRow
 
 NOW = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(Settings(home=tmp_path / "state", database_url=None))
-    create_all(engine)
+def engine(tmp_path: Path, database_url: str) -> Iterator[Engine]:
+    engine = make_engine(Settings(home=tmp_path / "state", database_url=database_url, _env_file=None))
+    upgrade(engine)
     yield engine
     engine.dispose()
 
 
-def test_tables_created_in_home_with_wal(engine: Engine, tmp_path: Path) -> None:
-    assert (tmp_path / "state" / "awardcycle.db").is_file()
+def test_tables_created_in_home_with_wal(engine: Engine, tmp_path: Path, backend: str) -> None:
     assert {"cycle", "result", "recommendation", "task_link", "outbox_message"} <= set(
         inspect(engine).get_table_names()
     )
+    if backend != "sqlite":
+        return
+    assert (tmp_path / "state" / "awardcycle.db").is_file()
     with engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
 

@@ -19,12 +19,14 @@ from awardcycle.timeline import Timeline, TimelineEntry, actor_label, build_time
 from config.settings import Settings
 from programmes import get_programme
 from schemas.common import Actor, Channel, Role
+from schemas.identity import Principal
 from store import queries
 from store.db import session
 from tests.conftest import login
 from tests.replay import by_workflow, load, noting_fetches, recorded_cycle_id, relay, relay_worker
 from web.main import create_app
 from web.routes.audit import render_html
+from web.timeline_page import NO_ACTOR, actor_key, timeline_page, timeline_request
 
 CYCLE = recorded_cycle_id()
 
@@ -190,17 +192,62 @@ def test_notice_objection_and_resolution(histories: Chains) -> None:
     assert entries(t, "update_completed", "lodge_objection done: objection_id=GS2026-0001")
 
 
+def page_of(t: Timeline, **filters: str) -> str:
+    """The audit page of `t` as a signed-in auditor sees it, with `filters` as the query string."""
+    wanted = timeline_request(
+        actor=filters.get("actor"), channel=filters.get("channel"), act=filters.get("act"), offset=None, limit=None
+    )
+    principal = Principal(
+        username="auditor", name_zh="审计员", email="a@example.cn", grants=[], channel=Channel.CONSOLE
+    )
+    return render_html(timeline_page(t, wanted), principal=principal, csrf="-", workflow_id=t.workflow_id)
+
+
 def test_html_page_escapes_and_shows_the_answer(histories: Chains) -> None:
     t = timeline(histories, ".consultation-fgw")
-    html = render_html(t)
+    html = page_of(t)
     assert html.startswith("<!doctype html>")
     assert "department:fgw via simulation" in html
     assert "该企业近三年存在严重失信记录" in html
     assert "失信记录属实，取消候选资格" in html
     assert "2027-01-23" in html  # a local (Asia/Shanghai) date: the consultation started 2027-01-22 16:45 UTC
     hostile = t.model_copy(update={"workflow_id": "<script>alert(1)</script>"})
-    assert "<script>alert" not in render_html(hostile)
-    assert "&lt;script&gt;" in render_html(hostile)
+    assert "<script>alert" not in page_of(hostile)
+    assert "&lt;script&gt;" in page_of(hostile)
+
+
+def test_the_auditor_filters_by_actor_channel_and_act_and_pages(histories: Chains) -> None:
+    t = timeline(histories)
+    everything = timeline_page(t, timeline_request(actor=None, channel=None, act=None, offset=None, limit=None))
+    acts = {choice.value: choice.count for choice in everything.acts}
+    assert acts and set(acts) == {e.act for e in t.entries if e.act}, "only the acts the timeline holds"
+    assert sum(c.count for c in everything.actors) == len(t.entries) == everything.matched
+    coordinator = next(c.value for c in everything.actors if c.value.startswith("coordinator:"))
+    mine = timeline_page(t, timeline_request(actor=coordinator, channel="", act="", offset="", limit=""))
+    assert mine.entries and all(actor_key(e.actor) == coordinator for e in mine.entries)
+    kinds = {e.kind for e in mine.entries}
+    assert {"update", "update_completed"} <= kinds, "an act keeps its outcome under its actor's filter"
+    approval = timeline_page(t, timeline_request(actor="", channel="", act="record_approval", offset="", limit=""))
+    assert [e.kind for e in approval.entries] == ["update", "update_completed"]
+    none = timeline_page(t, timeline_request(actor=NO_ACTOR, channel=None, act=None, offset=None, limit=None))
+    assert none.matched and all(e.actor is None for e in none.entries) and "stage" in {e.kind for e in none.entries}
+    simulated = timeline_page(t, timeline_request(actor=None, channel="simulation", act=None, offset=None, limit="1"))
+    assert len(simulated.entries) == 1 and simulated.next_href == f"/audit/{CYCLE}?channel=simulation&offset=1&limit=1"
+    assert simulated.previous_href is None and (simulated.shown_from, simulated.shown_to) == (1, 1)
+    last = timeline_page(t, timeline_request(actor=None, channel="simulation", act=None, offset="1", limit="1"))
+    assert last.previous_href == f"/audit/{CYCLE}?channel=simulation&limit=1" and last.next_href is None
+    assert last.entries == simulated_entries(t)[1:2] and simulated.entries == simulated_entries(t)[:1]
+
+    html = page_of(t, act="record_approval")
+    assert '<option value="record_approval" selected>' in html and 'for="filter-actor"' in html
+    assert "符合条件的 2 条" in html and "清除筛选" in html
+    for query, reason in [({"limit": "0"}, "每页条数须为 1–1000"), ({"offset": "-1"}, "offset 须为非负整数")]:
+        with pytest.raises(ValueError, match=reason):
+            timeline_request(actor=None, channel=None, act=None, offset=query.get("offset"), limit=query.get("limit"))
+
+
+def simulated_entries(t: Timeline) -> list[TimelineEntry]:
+    return [e for e in t.entries if e.actor is not None and e.actor.channel is Channel.SIMULATION]
 
 
 async def test_routes_unknown_workflow_is_404(env: WorkflowEnvironment, settings: Settings, engine: Engine) -> None:

@@ -37,6 +37,7 @@ from schemas.programme import APPLICATION_STAGES, DayUnit, Programme, StageKind
 from web import visibility
 from web.auth import Access, cycle_of
 from web.cycle_page import RESTING, SCORES_HIDDEN, live_answer, score_summary, score_text, stage_name, waiting_text
+from web.uploads import DocumentLine, document_lines
 from web.visibility import HIDDEN
 
 KIND_ZH = {"organisation": "组织", "individual": "个人", "regional_product": "区域产品"}
@@ -78,12 +79,6 @@ class ConditionLine:
     text: str
     claimed_zh: str  # what the applicant declared
     evidence: str
-
-
-@dataclass(frozen=True)
-class DocumentLine:
-    name: str
-    sha256: str
 
 
 @dataclass(frozen=True)
@@ -341,7 +336,11 @@ async def application_page(
             ConditionLine(c.id, texts.get(c.id, c.id), "符合" if c.met else "不符合", c.evidence)
             for c in shown.conditions
         ],
-        documents=[DocumentLine(d.name, d.sha256) for d in shown.documents],
+        documents=document_lines(
+            status.documents,
+            f"{page_href(application_id)}/documents/",
+            {d.id: d.name_zh for d in programme.documents} if programme else None,
+        ),
         stages=_stages(status, cycle, programme) if cycle else None,
         scores=_scores(reader, status, programme),
         forms=_forms(reader, status, entered),

@@ -6,11 +6,12 @@ A request names a workflow; its cycle's programme decides which of the principal
 from __future__ import annotations
 
 import hmac
+import secrets
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from cachetools import LRUCache
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 
@@ -79,6 +80,30 @@ def forbidden(reason: str) -> HTTPException:
 def csrf_value(key: bytes, digest: str) -> str:
     """A form's CSRF value, bound to what the form belongs to (a link, a nonce cookie, a session)."""
     return hmac.new(key, digest.encode(), "sha256").hexdigest()
+
+
+class FormNonce:
+    """CSRF for a form shown before any login: its value is bound to a random nonce in a SameSite=Strict cookie."""
+
+    def __init__(self, cookie: str, purpose: str, path: str) -> None:
+        self.cookie, self.purpose, self.path = cookie, purpose, path
+
+    def value(self, request: Request, nonce: str) -> str:
+        return csrf_value(request.app.state.csrf_key, f"{self.purpose}:{nonce}")
+
+    def issue(self, request: Request) -> tuple[str, str]:
+        """The nonce (the browser's, or a new one) and the form's CSRF value for it."""
+        nonce = request.cookies.get(self.cookie) or secrets.token_urlsafe(16)
+        return nonce, self.value(request, nonce)
+
+    def keep(self, request: Request, response: Response, nonce: str) -> None:
+        secure = request.url.scheme == "https"
+        response.set_cookie(self.cookie, nonce, httponly=True, samesite="strict", secure=secure, path=self.path)
+
+    def matches(self, request: Request, sent: object) -> bool:
+        nonce = request.cookies.get(self.cookie)
+        expected = self.value(request, nonce or "")
+        return bool(nonce) and isinstance(sent, str) and hmac.compare_digest(sent.encode(), expected.encode())
 
 
 def csrf_for(request: Request, token_digest: str) -> str:

@@ -24,14 +24,16 @@ class DayKind(StrEnum):
     WEEKEND = "weekend"
     HOLIDAY = "holiday"  # a statutory holiday, and the weekend days of the same break
     WORKDAY = "workday"  # a weekend day worked in exchange for a holiday (调休)
-    UNKNOWN = "unknown"  # a weekday of a year without holiday data
+    UNKNOWN = "unknown"  # a weekday of a year without holiday data: perhaps a holiday
+    UNKNOWN_WEEKEND = "unknown_weekend"  # a weekend day of such a year: perhaps a 调休 working day
 
 
 DAY_ZH = {
     DayKind.WEEKEND: "周末",
     DayKind.HOLIDAY: "法定节假日",
     DayKind.WORKDAY: "调休上班",
-    DayKind.UNKNOWN: "无节假日数据",
+    DayKind.UNKNOWN: "无节假日数据（可能是法定节假日）",
+    DayKind.UNKNOWN_WEEKEND: "周末，无节假日数据（可能是调休上班日）",
 }
 
 
@@ -106,7 +108,7 @@ def day_kinds(first: date, last: date, calendar: WorkingDayCalendar) -> tuple[di
             working = calendar.is_working_day(day)
         except MissingHolidayData as error:
             missing.add(error.year)
-            kinds[day] = DayKind.WEEKEND if weekend else DayKind.UNKNOWN
+            kinds[day] = DayKind.UNKNOWN_WEEKEND if weekend else DayKind.UNKNOWN
         else:
             if working:
                 kinds[day] = DayKind.WORKDAY if weekend else DayKind.WORKING
@@ -130,9 +132,11 @@ def _whole_breaks(kinds: dict[date, DayKind]) -> dict[date, DayKind]:
     return merged
 
 
-def chart(spans: list[Span], today: date, calendar: WorkingDayCalendar, notes: list[str]) -> Chart:
+def chart(
+    spans: list[Span], today: date, calendar: WorkingDayCalendar, notes: list[str], supplied: list[int] | None = None
+) -> Chart:
     """The chart of the spans, from the first stage's first day to the last one's (or today, if later),
-    with `notes` on what it could not plan."""
+    with `notes` on what it could not plan; `supplied`: the years whose holidays the cycle was given."""
     first = min(s.first for s in spans)
     last = max(today, *(s.last for s in spans))
     notes = list(notes)
@@ -140,8 +144,11 @@ def chart(spans: list[Span], today: date, calendar: WorkingDayCalendar, notes: l
         last = first + (MAX_DAYS - 1) * _DAY
         notes.append(f"图中只画出自 {day_zh(first)} 起的 {MAX_DAYS} 天 (only the first {MAX_DAYS} days are drawn)")
     kinds, missing = day_kinds(first, last, calendar)
+    given = "、".join(f"{year} 年" for year in sorted(supplied or []))
     notes += [
-        f"没有 {year} 年的节假日数据，图中该年只标出周末，未标出法定节假日和调休 (no holiday data for {year})"
+        (f"本周期启动时提供了 {given}的节假日数据，但" if given else "")
+        + f"没有 {year} 年的节假日数据：图中该年的日子标为“无节假日数据”（黄色），其中的法定节假日和调休"
+        f"上班日未能标出，该年的截止时间也无法推算 (no holiday data for {year})"
         for year in missing
     ]
 

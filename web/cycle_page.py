@@ -13,17 +13,13 @@ performs them); a refused one is shown again on its form with the reason and the
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TypeVar
 from urllib.parse import quote, urlencode
 
 from sqlalchemy import Engine
-from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
-from temporalio.service import RPCError
+from temporalio.client import Client
 
 from activities.calendar import CalendarError, WorkingDayCalendar
 from awardcycle import service
@@ -31,7 +27,7 @@ from awardcycle.acts import ACTS
 from awardcycle.service import Refused
 from notifications.render import OPINIONS_ZH, outcome_label, zh_datetime
 from programmes import load_catalogue
-from schemas.application import STATE_ZH, ApplicationState, ApplicationStatus, ApplicationView, Outcome, ScoringTask
+from schemas.application import STATE_ZH, ApplicationState, ApplicationView, Outcome, ScoringTask
 from schemas.calendar import CalendarSpec
 from schemas.common import SHANGHAI, Channel
 from schemas.consultation import Candidate, CandidateOpinion, ConsultationStatus
@@ -41,23 +37,16 @@ from schemas.programme import APPLICATION_STAGES, Duration, Programme, StageKind
 from store import queries
 from store.db import session
 from web import visibility
+from web.applicant_form import ENTERERS
 from web.auth import Access, cycle_of
 from web.calendar_chart import Chart, Span, SpanState, chart, day_zh
-from web.dashboard import LIVE_TIMEOUT, UNAVAILABLE, deadline_text
+from web.cycle_calendar import cycle_calendar_spec, working_days
+from web.dashboard import deadline_text
 from web.deps import workflow_kind
 from web.form_fields import Bounds, model_bounds
-
-log = logging.getLogger(__name__)
-T = TypeVar("T")
+from web.page_parts import UNAVAILABLE, live_answer, score_summary, score_text, stage_name, waiting_text
 
 ORDER_ZH = {"id": "按申报编号", "score": "按最终得分（高分在前）"}
-WAITING_ZH = {
-    "secretariat": "秘书处",
-    "applicant": "申报单位",
-    "onsite_team": "现场评审组",
-    "defence_panel": "答辩评审组",
-    "coordinator:extend": "协调员（延长期限）",
-}
 SCORES_HIDDEN = "专家评审进行中，评分仅对协调员、秘书处和审计人员可见 (scores are hidden while the review is open)"
 # Between stages and once concluded, an application's deadline is the last stage's, not one it must meet.
 RESTING = (ApplicationState.WAITING, ApplicationState.CONCLUDED)
@@ -217,6 +206,7 @@ class GridCell:
 
 @dataclass(frozen=True)
 class GridRow:
+    workflow_id: str  # the department's consultation, for its audit timeline
     department_zh: str
     deadline_zh: str
     answer_zh: str
@@ -246,6 +236,7 @@ class ObjectionLine:
 
 @dataclass(frozen=True)
 class NoticeSection:
+    workflow_id: str
     available: bool
     open: bool
     period_zh: str
@@ -306,6 +297,7 @@ class CyclePage:
     consultation: ConsultationGrid | None
     notice: NoticeSection | None
     audit: bool  # the reader may open the cycle's audit timeline
+    enters_paper: bool  # the reader may enter an application received on paper, and the call is open
     acts: Acts | None  # None: the reader may perform none of them
     attempt: Attempt | None
     done_zh: str
@@ -363,8 +355,10 @@ async def cycle_page(
 ) -> CyclePage:
     """Everything the page shows of the cycle, as far as `reader` may see it, and the forms it may fill in."""
     cycle_id = reader.cycle.cycle_id
-    stored, status = await asyncio.gather(
-        asyncio.to_thread(_read, engine, reader, wanted), live_answer(service.cycle_status(client, cycle_id), cycle_id)
+    stored, status, spec = await asyncio.gather(
+        asyncio.to_thread(_read, engine, reader, wanted),
+        live_answer(service.cycle_status(client, cycle_id), cycle_id),
+        live_answer(cycle_calendar_spec(client, cycle_id), cycle_id),
     )
     if wanted.scores and stored.detail is None:
         raise UnknownApplication(f"本周期没有编号为 {wanted.scores} 的申报 (no such application in {cycle_id})")
@@ -381,7 +375,7 @@ async def cycle_page(
         year=year,
         programme_zh=f"{name_zh}（{year}年度）",
         completed=status.completed if status else stored.completed,
-        schedule=schedule(status, programme) if status else None,
+        schedule=schedule(status, programme, spec) if status else None,
         funnel=_funnel(stored, name_zh),
         applications=[_line(cycle_id, visibility.application_view(reader, v), name_zh, wanted) for v in stored.views],
         paging=_paging(cycle_id, wanted, stored.total),
@@ -391,18 +385,13 @@ async def cycle_page(
         consultation=_grid(*consultations) if status and status.consultations else None,
         notice=notice,
         audit=reader.sees_personal_data,
+        enters_paper=bool(reader.roles & set(ENTERERS))
+        and status is not None
+        and status.stage is StageKind.APPLICATION,
         acts=_acts(reader, status, programme, *consultations, notice_status, attempt),
         attempt=attempt,
         done_zh=wanted.done_zh,
     )
-
-
-async def live_answer(call: Awaitable[T], workflow_id: str) -> T | None:
-    try:
-        return await asyncio.wait_for(call, LIVE_TIMEOUT)
-    except (TimeoutError, Refused, RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as error:
-        log.warning("%s did not answer its query: %s", workflow_id, error or type(error).__name__)
-        return None
 
 
 def _read(engine: Engine, reader: Access, wanted: PageRequest) -> _Stored:
@@ -440,14 +429,10 @@ def _last_day(end: datetime) -> date:
     return _local_day(end - timedelta(microseconds=1))
 
 
-def stage_name(programme: Programme | None, kind: StageKind) -> str:
-    found = programme.stage(kind) if programme else None
-    return found.name_zh if found else kind.value
-
-
-def schedule(status: CycleStatus, programme: Programme | None) -> Schedule:
-    """The stages the cycle has entered, then the rest planned from the programme's durations, and their chart."""
-    calendar = WorkingDayCalendar(CalendarSpec())
+def schedule(status: CycleStatus, programme: Programme | None, spec: CalendarSpec | None = None) -> Schedule:
+    """The stages the cycle has entered, then the rest planned from the programme's durations, and their chart,
+    counted with the cycle's holiday data (`spec`: the library's plus those supplied at its start)."""
+    calendar = working_days(spec)
     today = _local_day(status.cycle_time)
     recorded = {record.stage: record for record in status.stages}
     planned_kinds = [stage.kind for stage in programme.stages] if programme else []
@@ -471,7 +456,7 @@ def schedule(status: CycleStatus, programme: Programme | None) -> Schedule:
             notes += [note] if note else []
         lines.append(line)
         spans += [span] if span else []
-    deadline_zh, left_zh, overdue = deadline_text(status)
+    deadline_zh, left_zh, overdue = deadline_text(status, calendar)
     return Schedule(
         stage_zh=stage_name(programme, status.stage)
         if status.stage
@@ -480,7 +465,9 @@ def schedule(status: CycleStatus, programme: Programme | None) -> Schedule:
         left_zh=left_zh,
         overdue=overdue,
         lines=lines,
-        chart=chart(spans, today, calendar, notes) if spans else None,
+        chart=chart(spans, today, calendar, notes, supplied=[c.year for c in spec.supplied] if spec else [])
+        if spans
+        else None,
     )
 
 
@@ -536,16 +523,6 @@ def _funnel(stored: _Stored, name_zh: str) -> Funnel:
         (outcome_label(o.value, name_zh), stored.outcomes[o.value]) for o in Outcome if o.value in stored.outcomes
     ]
     return Funnel(total=total, steps=steps, outcomes=outcomes)
-
-
-def score_text(value: float | None) -> str:
-    return "—" if value is None else f"{value:g}"
-
-
-def waiting_text(waiting_for: list[str]) -> str:
-    experts = [w.removeprefix("expert:") for w in waiting_for if w.startswith("expert:")]
-    named = [WAITING_ZH.get(w, w) for w in waiting_for if not w.startswith("expert:")]
-    return "、".join([*named, *([f"专家 {len(experts)} 人未评分"] if experts else [])])
 
 
 def _href(cycle_id: str, **params: str | int | None) -> str:
@@ -646,15 +623,6 @@ def _cell(scored: dict[str, ScoringTask | None], expert_id: str, indicator_id: s
     return score_text(task.scores.get(indicator_id)) if task else UNAVAILABLE
 
 
-def score_summary(status: ApplicationStatus) -> list[tuple[str, str]]:
-    return [
-        ("专家评审得分", score_text(status.expert_score)),
-        ("现场评审得分", score_text(status.onsite_score)),
-        ("陈述答辩得分", score_text(status.defence_score)),
-        ("最终得分", score_text(status.final_score)),
-    ]
-
-
 # Consultation and notice
 
 
@@ -697,7 +665,7 @@ def _grid_row(columns: list[tuple[str, str]], workflow_id: str, consultation: Co
     if consultation is None:
         cells = [GridCell("unavailable", UNAVAILABLE, "") for _ in columns]
         department = workflow_id.rpartition(".consultation-")[2]
-        return GridRow(department, "", UNAVAILABLE, False, cells)
+        return GridRow(workflow_id, department, "", UNAVAILABLE, False, cells)
     opinions = {a.application_id: a for a in consultation.answers}
     decisions = {o.application_id: o for o in consultation.objections}
     cells = []
@@ -720,7 +688,12 @@ def _grid_row(columns: list[tuple[str, str]], workflow_id: str, consultation: Co
     else:
         answer_zh = "逾期后答复" if consultation.overdue else "已答复"
     return GridRow(
-        consultation.department_name_zh, zh_datetime(consultation.deadline), answer_zh, consultation.overdue, cells
+        workflow_id,
+        consultation.department_name_zh,
+        zh_datetime(consultation.deadline),
+        answer_zh,
+        consultation.overdue,
+        cells,
     )
 
 
@@ -733,9 +706,10 @@ async def _notice(
     public_href = f"/notices/{quote(status.cycle_id)}"
     notice = await live_answer(service.notice_status(client, status.notice), status.notice)
     if notice is None:
-        return NoticeSection(False, False, "", public_href, []), None
+        return NoticeSection(status.notice, False, False, "", public_href, []), None
     notice = visibility.notice_status(reader, notice)
-    return NoticeSection(True, notice.open, _period_zh(notice), public_href, _objections(notice)), notice
+    section = NoticeSection(status.notice, True, notice.open, _period_zh(notice), public_href, _objections(notice))
+    return section, notice
 
 
 def _period_zh(notice: NoticeStatus) -> str:

@@ -4,23 +4,29 @@ Every cycle comes from the read model; a running cycle's stage and deadline come
 query, asked of all running cycles at once with a short timeout, so that one cycle that does not answer
 shows as unavailable instead of holding up the page. What the page renders are the frozen classes here,
 never the table rows. A programme's coordinator also finds there the form that starts a cycle.
+
+Overdue departments and open public objections live only in the consultation and notice workflows (the
+read model holds applications, not them). They are asked only of cycles where they can exist: the
+consultations of a cycle in its consultation stage (one query per department, 17 in Shandong's
+programmes), the notice of a cycle that has one and is not completed; at most `CHILD_QUERIES` at a time
+for the whole page, each with the same short timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import Engine
 from sqlmodel import Session
-from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
-from temporalio.service import RPCError
+from temporalio.client import Client
 
 from activities.calendar import CalendarError, WorkingDayCalendar
 from awardcycle import service
-from awardcycle.service import Refused
 from notifications.render import zh_datetime
 from programmes import load_catalogue
 from schemas.application import EXTENSION_NEEDED, STATE_ZH, ApplicationState, ApplicationView
@@ -28,20 +34,23 @@ from schemas.calendar import CalendarSpec
 from schemas.common import SHANGHAI, Role
 from schemas.cycle import CycleStatus
 from schemas.identity import AccountRole, Principal
+from schemas.notice import NoticeStatus
 from schemas.programme import Level, Programme, StageKind
 from store import queries
 from store.db import session
 from store.tables import CycleRow
 from web.auth import PERSONAL_DATA, reader_roles
+from web.cycle_calendar import cycle_calendar_spec, working_days
 from web.form_fields import Bounds, model_bounds
+from web.page_parts import UNAVAILABLE, live_answer
 from web.schemas import CycleStart
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 YEARS = range(2000, 2101)
-LIVE_TIMEOUT = 2.0  # seconds a cycle has to answer its status query before the page goes on without it
 WAITING_SHOWN = 3  # applications listed per cycle and role; the rest are counted
-UNAVAILABLE = "状态暂不可用"
+CHILD_QUERIES = 24  # consultation and notice queries in flight at once for one dashboard
 TIER_ZH = {Level.CITY: "市级 (city)", Level.PROVINCE: "省级 (province)", Level.NATIONAL: "国家级 (national)"}
 UNCATALOGUED = "未收录的项目 (not in the catalogue)"
 
@@ -79,6 +88,16 @@ class CycleCard:
     total: int
     undelivered: int | None  # None: the user may not read the cycle's outbox
     audit: bool  # the user may open the cycle's audit timeline
+    attention: Attention
+
+
+@dataclass(frozen=True)
+class Attention:
+    """Overdue department tasks and undecided public objections: a count, None when there can be none now,
+    or UNAVAILABLE when a workflow that holds them did not answer."""
+
+    overdue: int | str | None = None
+    objections: int | str | None = None
 
 
 @dataclass(frozen=True)
@@ -168,10 +187,16 @@ async def dashboard(client: Client, engine: Engine, principal: Principal, year: 
     shown = [(row, roles) for row, roles in visible if row.year == year]
     running = [row.cycle_id for row, _ in shown if not row.completed]
     live, stored = await asyncio.gather(_live_statuses(client, running), asyncio.to_thread(_read, engine, shown))
+    limit = asyncio.Semaphore(CHILD_QUERIES)
+    attention, specs = await asyncio.gather(
+        asyncio.gather(*(_attention(client, live.get(row.cycle_id), limit) for row, _ in shown)),
+        asyncio.gather(*(_calendar(client, row.cycle_id, live.get(row.cycle_id), limit) for row, _ in shown)),
+    )
     cards = []
-    for row, roles in shown:
-        programme = catalogue.get(row.programme_id)
-        cards.append((programme, _card(row, roles, programme, live.get(row.cycle_id), stored[row.cycle_id])))
+    for (row, roles), noted, spec in zip(shown, attention, specs, strict=True):
+        programme, status = catalogue.get(row.programme_id), live.get(row.cycle_id)
+        card = _card(row, roles, programme, status, stored[row.cycle_id], noted, working_days(spec))
+        cards.append((programme, card))
     waiting = [
         _waiting(row.cycle_id, _programme_zh(catalogue.get(row.programme_id), row), awaited, views, total)
         for row, _ in shown
@@ -193,11 +218,46 @@ async def _live_statuses(client: Client, cycle_ids: list[str]) -> dict[str, Cycl
 
 
 async def _live_status(client: Client, cycle_id: str) -> CycleStatus | None:
-    try:
-        return await asyncio.wait_for(service.cycle_status(client, cycle_id), LIVE_TIMEOUT)
-    except (TimeoutError, Refused, RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as error:
-        log.warning("cycle %s did not answer its status query: %s", cycle_id, error or type(error).__name__)
+    return await live_answer(service.cycle_status(client, cycle_id), cycle_id)
+
+
+async def _calendar(
+    client: Client, cycle_id: str, live: CycleStatus | None, limit: asyncio.Semaphore
+) -> CalendarSpec | None:
+    """The holidays a running cycle counts with; read once per cycle and kept (web/cycle_calendar.py)."""
+    if live is None or live.completed:
         return None
+    async with limit:
+        return await cycle_calendar_spec(client, cycle_id)
+
+
+async def _bounded(limit: asyncio.Semaphore, call: Awaitable[T], workflow_id: str) -> T | None:
+    async with limit:
+        return await live_answer(call, workflow_id)
+
+
+async def _attention(client: Client, live: CycleStatus | None, limit: asyncio.Semaphore) -> Attention:
+    """What a running cycle's consultations and notice hold that waits for the coordinator (see the module's note)."""
+    if live is None or live.completed:
+        return Attention()
+    consulting = live.stage is StageKind.CONSULTATION and bool(live.consultations)
+    asked = live.consultations if consulting else []
+    consultations, notice = await asyncio.gather(
+        asyncio.gather(*(_bounded(limit, service.consultation_status(client, w), w) for w in asked)),
+        _notice(client, live.notice, limit),
+    )
+    overdue: int | str | None = None
+    if consulting:
+        answers = [c for c in consultations if c is not None]
+        overdue = sum(1 for c in answers if c.overdue and not c.answered) if len(answers) == len(asked) else UNAVAILABLE
+    objections: int | str | None = None
+    if live.notice:
+        objections = UNAVAILABLE if notice is None else sum(1 for o in notice.objections if not o.resolved)
+    return Attention(overdue, objections)
+
+
+async def _notice(client: Client, notice_id: str | None, limit: asyncio.Semaphore) -> NoticeStatus | None:
+    return await _bounded(limit, service.notice_status(client, notice_id), notice_id) if notice_id else None
 
 
 def _read(engine: Engine, shown: Visible) -> dict[str, _Stored]:
@@ -232,8 +292,10 @@ def _card(
     programme: Programme | None,
     live: CycleStatus | None,
     stored: _Stored,
+    attention: Attention,
+    calendar: WorkingDayCalendar,
 ) -> CycleCard:
-    stage, deadline_zh, left_zh, overdue = _schedule(row, live)
+    stage, deadline_zh, left_zh, overdue = _schedule(row, live, calendar)
     return CycleCard(
         cycle_id=row.cycle_id,
         programme_zh=_programme_zh(programme, row),
@@ -247,6 +309,7 @@ def _card(
         total=sum(stored.counts.values()),
         undelivered=stored.undelivered,
         audit=bool(roles & PERSONAL_DATA),
+        attention=attention,
     )
 
 
@@ -263,23 +326,26 @@ def _stage_zh(programme: Programme | None, stage: str | None) -> str:
     return found.name_zh if found else kind.value
 
 
-def _schedule(row: CycleRow, live: CycleStatus | None) -> tuple[str | None, str, str, bool]:
+def _schedule(
+    row: CycleRow, live: CycleStatus | None, calendar: WorkingDayCalendar
+) -> tuple[str | None, str, str, bool]:
     """The open stage, its deadline, the working days left and whether it is past: live, else as recorded."""
     if live is not None:
-        return (live.stage.value if live.stage else None), *deadline_text(live)
+        return (live.stage.value if live.stage else None), *deadline_text(live, calendar)
     # A completed cycle is not asked; a running one that did not answer keeps its last recorded stage.
     return row.stage, ("—" if row.completed else UNAVAILABLE), "", False
 
 
-def deadline_text(live: CycleStatus) -> tuple[str, str, bool]:
-    """The open stage's deadline as a Chinese date, and the working days left by the cycle's own clock."""
+def deadline_text(live: CycleStatus, calendar: WorkingDayCalendar) -> tuple[str, str, bool]:
+    """The open stage's deadline as a Chinese date, and the working days left by the cycle's own clock and
+    holiday data."""
     deadline, now = live.stage_deadline, live.cycle_time
     if deadline is None:
         return ("本环节不设截止时间" if live.stage else "—"), "", False
     if deadline <= now:
         return zh_datetime(deadline), "已逾期", True
     try:
-        left = WorkingDayCalendar(CalendarSpec()).working_days_left(now, deadline)
+        left = calendar.working_days_left(now, deadline)
     except CalendarError:
         return zh_datetime(deadline), "工作日数未知（缺少该年节假日数据）", False
     return zh_datetime(deadline), f"剩余 {left} 个工作日", False

@@ -8,36 +8,46 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import version
+from pathlib import Path
 
 from cachetools import LRUCache
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from temporalio.client import Client
 
 from awardcycle.temporal_client import connect
 from config.settings import Settings
 from schemas.ids import TASK_QUEUE
-from store.db import create_all, make_engine
+from store.db import make_engine, upgrade
+from store.documents import LocalDocumentStore
 from web.auth import CYCLE_FACTS_CACHE
+from web.bodylimit import BodyLimit
 from web.errors import install_error_handlers
 from web.ratelimit import RateLimits
+from web.rehearsal import Rehearsals
 from web.routes import (
     acts,
+    applicant,
     application_page,
     applications,
     audit,
+    calls,
     console,
     consultations,
     cycle_acts,
     cycle_page,
     cycles,
     devmail,
+    documents,
     exports,
     health,
+    holidays,
     ladder,
     links,
     login,
     notices,
+    paper,
     programmes,
     public_notice,
     tasks,
@@ -45,9 +55,10 @@ from web.routes import (
 )
 
 API_PREFIX = "/api/v1"
+STATIC = Path(__file__).parent / "static"
 TASKS_PATH = f"{API_PREFIX}/tasks/"
-# A task link's path carries its token: /t/{token} for the page, /api/v1/tasks/{token} for JSON.
-_TOKEN_IN_PATH = re.compile(r"(/t/|/api/v1/tasks/)[^/?#\s]+")
+# A link's path carries its token: /t/{token} and /a/{token} for pages, /api/v1/tasks/{token} for JSON.
+_TOKEN_IN_PATH = re.compile(r"(/t/|/a/|/api/v1/tasks/)[^/?#\s]+")
 
 
 class RedactTokens(logging.Filter):
@@ -61,7 +72,19 @@ class RedactTokens(logging.Filter):
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (login, users, programmes, cycles, applications, consultations, notices, acts, tasks, ladder):
+    for module in (
+        login,
+        users,
+        programmes,
+        holidays,
+        cycles,
+        applications,
+        consultations,
+        notices,
+        acts,
+        tasks,
+        ladder,
+    ):
         router.include_router(module.router)
     return router
 
@@ -89,8 +112,9 @@ def create_app(
             app.state.client = await connect(settings)
         if owned:
             app.state.engine = make_engine(settings)
-            create_all(app.state.engine)
+            upgrade(app.state.engine)
         yield
+        await app.state.rehearsals.close()  # a rehearsal's simulator must not outlive its web app
         if owned:
             app.state.engine.dispose()
 
@@ -101,6 +125,8 @@ def create_app(
     app.state.task_queue = task_queue
     app.state.rate_limits = RateLimits(settings)
     app.state.cycle_facts = LRUCache(maxsize=CYCLE_FACTS_CACHE)
+    app.state.rehearsals = Rehearsals()
+    app.state.documents = LocalDocumentStore(settings.documents_dir)
     # Random per process and kept only in memory: a restart invalidates forms open in a browser, which
     # then reload and submit again.
     app.state.csrf_key = secrets.token_bytes(32)
@@ -118,6 +144,12 @@ def create_app(
         app.include_router(devmail.router)
     links.install(app)
     app.include_router(public_notice.router)
+    app.include_router(documents.router)
+    app.add_middleware(BodyLimit, settings=settings)  # 413 before any form parser spools an oversized body
+    calls.install(app)
+    applicant.install(app)
+    app.include_router(paper.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     access_log = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, RedactTokens) for f in access_log.filters):
         access_log.addFilter(RedactTokens())

@@ -22,6 +22,7 @@ class RateLimits:
         self.wrong_link: RateLimitItem = parse(settings.wrong_link_limit)
         self.objection: RateLimitItem = parse(settings.objection_limit)
         self.login_failure: RateLimitItem = parse(settings.login_failure_limit)
+        self.applicant_email: RateLimitItem = parse(settings.applicant_email_limit)
         self.login_lock = timedelta(minutes=settings.lockout_minutes)
         self.login_user: RateLimitItem = parse(f"{settings.lockout_failures}/{settings.lockout_minutes} minutes")
 

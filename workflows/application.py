@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         Conclusion,
         DeadlineChange,
         DefenceScore,
+        Document,
         ExpertLinkResend,
         ExpertScore,
         MaterialDecision,
@@ -39,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.notification import MessageRequest, TaskLinkExpiry, TaskLinkRequest
     from schemas.programme import StageKind
     from workflows.common import (
+        HolidayWait,
         SideEffects,
         cycle_now,
         deadline_after,
@@ -57,6 +59,7 @@ class ApplicationWorkflow:
     @workflow.init
     def __init__(self, input: ApplicationInput) -> None:
         self._input = input
+        self._holidays = HolidayWait()
         self._rules = input.rules
         self._state = ApplicationState.WAITING
         self._stage: StageKind | None = None
@@ -69,6 +72,7 @@ class ApplicationWorkflow:
         self._qualification: QualificationDecision | None = None
         self._material: MaterialDecision | None = None
         self._supplement: SupplementSubmission | None = None
+        self._supplied: list[Document] = []  # every supplement's documents, kept for the reviewers
         self._onsite: OnsiteFinding | None = None
         self._defence: DefenceScore | None = None
         self._expert_score: float | None = None
@@ -153,7 +157,7 @@ class ApplicationWorkflow:
                 return True
             self._state = ApplicationState.SUPPLEMENT_REQUESTED
             self._deadline = await deadline_after(
-                cycle_now(self._input.clock), self._rules.supplement, self._input.calendar
+                cycle_now(self._input.clock), self._rules.supplement, self._input.calendar, self._holidays
             )
             await self._report()
             self._post_to_applicant(
@@ -391,6 +395,7 @@ class ApplicationWorkflow:
     @workflow.query
     def status(self) -> ApplicationStatus:
         onsite, defence = self._onsite, self._defence
+        asked = self._material if self._state is ApplicationState.SUPPLEMENT_REQUESTED else None
         return ApplicationStatus(
             application_id=self._input.application_id,
             name=self._input.form.name,
@@ -406,6 +411,10 @@ class ApplicationWorkflow:
             final_score=self._final_score(),
             outcome=self._outcome,
             reason=self._reason,
+            documents=[*self._input.form.documents, *self._supplied],
+            requested=asked.missing if asked else [],
+            request_note=asked.note if asked else "",
+            holidays_missing=self._holidays.year,
         )
 
     @workflow.query
@@ -459,6 +468,7 @@ class ApplicationWorkflow:
     @workflow.update
     async def submit_supplement(self, submission: SupplementSubmission) -> ActReceipt:
         self._supplement = submission
+        self._supplied.extend(submission.documents)
         return self._receipt("submit_supplement")
 
     @submit_supplement.validator

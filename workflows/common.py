@@ -23,10 +23,18 @@ with workflow.unsafe.imports_passed_through():
     from schemas.programme import Duration
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 # Calendar lookups are fast and local; a failure is a bug or missing data, not a transient outage.
 CALENDAR_TIMEOUT = timedelta(seconds=30)
-CALENDAR_RETRY = RetryPolicy(maximum_attempts=3, non_retryable_error_types=["MissingHolidayData", "CalendarError"])
+MISSING_HOLIDAYS = "MissingHolidayData"
+CALENDAR_RETRY = RetryPolicy(maximum_attempts=3, non_retryable_error_types=[MISSING_HOLIDAYS, "CalendarError"])
+# Missing holiday data is a fact still to come (`awardcycle holidays supply`): asked again until it is there.
+HOLIDAY_WAIT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=30),
+    maximum_interval=timedelta(minutes=10),
+    non_retryable_error_types=["CalendarError"],
+)
 # Mail and the read model depend on outside servers: retry with backoff for as long as a day.
 SIDE_EFFECT_TIMEOUT = timedelta(seconds=60)
 SIDE_EFFECT_DEADLINE = timedelta(days=1)
@@ -52,23 +60,54 @@ def cycle_now(clock: RehearsalClock) -> datetime:
     return clock.cycle_time(workflow.now())
 
 
-async def deadline_after(start: datetime, duration: Duration, calendar: CalendarSpec) -> datetime:
-    result = await workflow.execute_activity_method(
-        CalendarActivities.compute_deadline,
-        DeadlineRequest(start=start, duration=duration, calendar=calendar),
-        start_to_close_timeout=CALENDAR_TIMEOUT,
-        retry_policy=CALENDAR_RETRY,
-    )
+class HolidayWait:
+    """The year whose holiday data a workflow is waiting for, while it waits; its status shows it."""
+
+    def __init__(self) -> None:
+        self.year: int | None = None
+
+
+def missing_year(error: ActivityError) -> int | None:
+    """The year a calendar lookup lacked holiday data for, or None for any other failure."""
+    cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.type == MISSING_HOLIDAYS and cause.details:
+        return int(cause.details[0])
+    return None
+
+
+async def _calendar(activity: Callable[[Any, R], Awaitable[T]], request: R, wait: HolidayWait | None) -> T:
+    """The lookup; missing holiday data makes a `wait`ing workflow retry until the year is supplied."""
+    try:
+        return await workflow.execute_activity_method(
+            activity, request, start_to_close_timeout=CALENDAR_TIMEOUT, retry_policy=CALENDAR_RETRY
+        )
+    except ActivityError as error:
+        year = missing_year(error)
+        if wait is None or year is None:
+            raise
+        wait.year = year
+    try:
+        return await workflow.execute_activity_method(
+            activity, request, start_to_close_timeout=CALENDAR_TIMEOUT, retry_policy=HOLIDAY_WAIT_RETRY
+        )
+    finally:
+        wait.year = None
+
+
+async def deadline_after(
+    start: datetime, duration: Duration, calendar: CalendarSpec, wait: HolidayWait | None = None
+) -> datetime:
+    """The deadline; without a `wait`, missing holiday data raises (an Update handler turns it into a refusal)."""
+    request = DeadlineRequest(start=start, duration=duration, calendar=calendar)
+    result = await _calendar(CalendarActivities.compute_deadline, request, wait)
     return result.deadline
 
 
-async def reminders_before(deadline: datetime, days: list[int], calendar: CalendarSpec) -> list[datetime]:
-    result = await workflow.execute_activity_method(
-        CalendarActivities.reminder_instants,
-        ReminderRequest(deadline=deadline, working_days_before=days, calendar=calendar),
-        start_to_close_timeout=CALENDAR_TIMEOUT,
-        retry_policy=CALENDAR_RETRY,
-    )
+async def reminders_before(
+    deadline: datetime, days: list[int], calendar: CalendarSpec, wait: HolidayWait | None = None
+) -> list[datetime]:
+    request = ReminderRequest(deadline=deadline, working_days_before=days, calendar=calendar)
+    result = await _calendar(CalendarActivities.reminder_instants, request, wait)
     return result.instants
 
 

@@ -26,10 +26,12 @@ with workflow.unsafe.imports_passed_through():
     from schemas.notification import MessageRequest, TaskLinkExpiry, TaskLinkRequest
     from schemas.programme import DayUnit, Duration, OverduePolicy
     from workflows.common import (
+        HolidayWait,
         SideEffects,
         cycle_now,
         deadline_after,
         rejected,
+        reminders_before,
         require_role,
         side_effect,
         sleep_until,
@@ -44,6 +46,7 @@ class ConsultationWorkflow:
     @workflow.init
     def __init__(self, input: ConsultationInput) -> None:
         self._input = input
+        self._holidays = HolidayWait()
         self._deadline = input.deadline
         self._answers: list[CandidateOpinion] = []
         self._answered_by: Actor | None = None
@@ -86,13 +89,24 @@ class ConsultationWorkflow:
         )
 
     async def _remind(self, workflow_id: str) -> None:
-        for number, instant in enumerate(self._input.reminders, start=1):
-            if instant >= self._deadline or instant <= cycle_now(self._input.clock):
-                continue
-            reached = await sleep_until(self._input.clock, instant, lambda: bool(self._answers))
-            if not reached:
+        """Each reminder before the deadline as it stands: a moved deadline gets its own. Sent in the background,
+        so a mail outage that holds one up delays none of the others."""
+        clock, deadline, instants, moves = self._input.clock, self._deadline, self._input.reminders, 0
+        while True:
+            moved = lambda before=deadline: bool(self._answers) or self._deadline != before  # noqa: E731
+            due = [(n, i) for n, i in enumerate(instants, start=1) if cycle_now(clock) < i < deadline]
+            for number, instant in due:
+                if not await sleep_until(clock, instant, moved):
+                    break
+                suffix = f"-{moves}" if moves else ""
+                self._post_message(f"{workflow_id}/reminder-{number}{suffix}", "consultation_reminder")
+            else:
+                if await sleep_until(clock, deadline, moved):
+                    return  # the deadline came, and stayed where it was
+            if self._answers or not self._input.reminder_days:
                 return
-            await self._send(f"{workflow_id}/reminder-{number}", "consultation_reminder", self._department_email())
+            deadline, moves = self._deadline, moves + 1
+            instants = await reminders_before(deadline, self._input.reminder_days, self._input.calendar, self._holidays)
 
     async def _escalate(self, workflow_id: str) -> None:
         """The department missed the deadline: ask the coordinator, then act on the decision."""
@@ -109,6 +123,7 @@ class ConsultationWorkflow:
             cycle_now(self._input.clock),
             Duration(days=resolution.working_days, unit=DayUnit.WORKING),
             self._input.calendar,
+            self._holidays,
         )
         self._move_links()
         await wait_done_or_deadline(self._input.clock, lambda: False, lambda: self._deadline)
@@ -125,6 +140,12 @@ class ConsultationWorkflow:
 
     def _department_email(self) -> str:
         return self._email
+
+    def _post_message(self, message_id: str, template: str) -> None:
+        request = MessageRequest(
+            message_id=message_id, recipient_email=self._department_email(), template=template, context=self._context()
+        )
+        self._effects.post(NotificationActivities.send_message, request)
 
     def _context(self) -> dict[str, object]:
         return {
@@ -202,6 +223,7 @@ class ConsultationWorkflow:
             objections=list(self._objections.values()),
             waiting_for=waiting,
             recipient_email=self._email,
+            holidays_missing=self._holidays.year,
         )
 
     @workflow.query

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.applications import ApplicationActivities
@@ -78,10 +78,12 @@ with workflow.unsafe.imports_passed_through():
         SIDE_EFFECT_DEADLINE,
         SIDE_EFFECT_RETRY,
         SIDE_EFFECT_TIMEOUT,
+        HolidayWait,
         SideEffects,
         cycle_now,
         deadline_after,
         in_batches,
+        missing_year,
         rejected,
         reminders_before,
         require_role,
@@ -106,6 +108,7 @@ class AwardCycleWorkflow:
     @workflow.init
     def __init__(self, input: CycleInput) -> None:
         self._input = input
+        self._holidays = HolidayWait()
         self._programme = input.programme
         state = input.state
         if state is None:
@@ -189,7 +192,7 @@ class AwardCycleWorkflow:
             await self._shortlist_once()
         now = cycle_now(self._clock)
         duration = self._programme.duration_of(stage)
-        deadline = await deadline_after(now, duration, self._input.calendar) if duration else None
+        deadline = await deadline_after(now, duration, self._input.calendar, self._holidays) if duration else None
         # Taken in before the stage shows as open, so every applicant finds its recommendation there.
         if stage.kind is StageKind.APPLICATION and deadline:
             await self._receive_pending(deadline, accepting=True)
@@ -310,7 +313,7 @@ class AwardCycleWorkflow:
     async def _consult(self) -> None:
         deadline = self._deadline()
         rules = self._programme.consultation
-        reminders = await reminders_before(deadline, rules.reminders_before, self._input.calendar)
+        reminders = await reminders_before(deadline, rules.reminders_before, self._input.calendar, self._holidays)
         if not self._s.shortlist:
             return
         self._s.consultations = [ids.consultation_id(self._input.cycle_id, d.id) for d in self._programme.departments]
@@ -328,6 +331,7 @@ class AwardCycleWorkflow:
                     candidates=self._s.shortlist,
                     deadline=deadline,
                     reminders=reminders,
+                    reminder_days=rules.reminders_before,
                     overdue_policy=rules.overdue_policy,
                     clock=self._clock,
                     calendar=self._input.calendar,
@@ -572,6 +576,7 @@ class AwardCycleWorkflow:
             programme_id=self._programme.id,
             programme_name_zh=self._programme.name_zh,
             year=self._input.year,
+            holidays_missing=self._holidays.year,
             stage=stage.stage if stage else None,
             stage_deadline=stage.deadline if stage else None,
             cycle_time=cycle_now(self._clock),
@@ -712,9 +717,17 @@ class AwardCycleWorkflow:
     @workflow.update
     async def extend_deadline(self, extension: DeadlineExtension) -> StageRecord:
         record = self._s.stages[-1]
-        new_deadline = await deadline_after(
-            self._deadline(), Duration(days=extension.working_days), self._input.calendar
-        )
+        try:
+            new_deadline = await deadline_after(
+                self._deadline(), Duration(days=extension.working_days), self._input.calendar
+            )
+        except ActivityError as error:
+            if (year := missing_year(error)) is None:
+                raise
+            raise rejected(
+                f"延期后的截止时间落在 {year} 年，尚无该年节假日数据，请先补充后再延期 "
+                f"(no holiday data for {year}: supply it with `awardcycle holidays supply FILE`, then extend)"
+            ) from error
         record.deadline = new_deadline
         record.extensions.append(f"{extension.actor.identity}: +{extension.working_days} 工作日, {extension.reason}")
         kind = record.stage

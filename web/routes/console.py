@@ -7,8 +7,6 @@ nonce cookie, so no other site can log a browser in under someone else's name.
 
 from __future__ import annotations
 
-import hmac
-import secrets
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -18,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from schemas.common import Channel
 from store import accounts
-from web.auth import MUST_CHANGE, SESSION_COOKIE, csrf_for, csrf_value, optional_holder, principal_of
+from web.auth import MUST_CHANGE, SESSION_COOKIE, FormNonce, csrf_for, optional_holder, principal_of
 from web.dashboard import chosen_year, dashboard, start_form
 from web.deps import ClientDep, EngineDep
 from web.routes.login import PasswordChange, change_own_password, log_in, revoke_session
@@ -26,7 +24,7 @@ from web.templating import templates
 
 router = APIRouter(include_in_schema=False)
 
-LOGIN_COOKIE = "login_csrf"
+LOGIN_FORM = FormNonce("login_csrf", "login", "/login")
 CHANGE_PAGE = "/console/password"
 HEADERS = {
     "Cache-Control": "no-store",
@@ -60,17 +58,16 @@ SignedIn = Annotated[accounts.TokenHolder, Depends(signed_in)]
 
 
 def _login_form(request: Request, next_path: str, error: str = "", username: str = "", code: int = 200) -> Response:
-    nonce = secrets.token_urlsafe(16)
+    nonce, csrf = LOGIN_FORM.issue(request)
     response = html_page(
         "login.html",
         code,
-        csrf=csrf_value(request.app.state.csrf_key, f"login:{nonce}"),
+        csrf=csrf,
         next=_safe_next(next_path),
         username=username,
         error=error,
     )
-    secure = request.url.scheme == "https"
-    response.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="strict", secure=secure, path="/login")
+    LOGIN_FORM.keep(request, response, nonce)
     return response
 
 
@@ -88,9 +85,7 @@ async def login_submit(request: Request) -> Response:
     username, password, sent, next_path = (
         str(values[0]) if values and isinstance(values[0], str) else "" for values in fields.values()
     )
-    nonce = request.cookies.get(LOGIN_COOKIE, "")
-    expected = csrf_value(request.app.state.csrf_key, f"login:{nonce}")
-    if not nonce or not hmac.compare_digest(sent.encode(), expected.encode()):
+    if not LOGIN_FORM.matches(request, sent):
         return _login_form(request, next_path, "表单已失效，请重新登录 (the form expired; try again)", username, 403)
     if not username or not password or len(username) > FIELD_LIMIT or len(password) > FIELD_LIMIT:
         return _login_form(request, next_path, "请输入用户名和密码 (enter a username and a password)", username, 422)
@@ -103,7 +98,7 @@ async def login_submit(request: Request) -> Response:
     response.set_cookie(
         SESSION_COOKIE, token, max_age=expires_in, httponly=True, samesite="strict", secure=secure, path="/"
     )
-    response.delete_cookie(LOGIN_COOKIE, path="/login")
+    response.delete_cookie(LOGIN_FORM.cookie, path=LOGIN_FORM.path)
     return response
 
 

@@ -1,7 +1,8 @@
 """The coordinator's acts as console forms: the dashboard starts a cycle; the cycle page extends the open
 stage's deadline, re-sends or moves a department's link, records a department's answer or a public
 objection received on paper, resolves an overdue department, decides a department's objection, resolves a
-public objection and records the government's approval (the announcement follows it by itself).
+public objection and records the government's approval (the announcement follows it by itself). In a
+rehearsal, the coordinator also starts and stops the simulator that plays everyone else (web/rehearsal.py).
 
 Each form performs the act the API performs, through the same functions (web/routes/cycles.py
 `start_cycle`, web/routes/acts.py `perform_as`), as the session's principal. A success redirects (303) to
@@ -22,16 +23,20 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from temporalio.service import RPCError
 
 from awardcycle.acts import ACTS
-from awardcycle.service import Refused
+from awardcycle.service import RefusalKind, Refused
 from programmes import load_catalogue
 from schemas import ids
 from schemas.consultation import Opinion, OverdueAction
-from web.auth import Access, access_to, csrf_for, cycle_of, principal_of
+from schemas.identity import AccountRole
+from store import accounts
+from store.db import session
+from web.auth import Access, access_to, csrf_for, cycle_of, forbidden, principal_of
 from web.cycle_page import LIMITS, Attempt, cycle_page, form_key, page_request
 from web.dashboard import dashboard, start_form
 from web.deps import ClientDep, EngineDep, TaskQueueDep, workflow_kind
 from web.errors import refusal_status
 from web.form_fields import Bounds, FieldProblem, Fields, model_bounds, posted
+from web.rehearsal import AlreadyRunning, Rehearsals, panel
 from web.routes import cycles
 from web.routes.acts import perform_as
 from web.routes.console import SignedIn, html_page
@@ -48,7 +53,7 @@ START_LIMITS = model_bounds(CycleStart)
 
 def _page_error(shown: dict[str, Any], code: int, reason: str) -> Response:
     """The cycle page with only the reason: the reader may not see the cycle, or may not act on it."""
-    return html_page("cycle.html", code, **shown, page=None, error=reason)
+    return html_page("cycle.html", code, **shown, page=None, rehearsal=None, error=reason)
 
 
 def _reason(error: Exception) -> tuple[int, str]:
@@ -80,7 +85,8 @@ async def start_cycle(
             day_seconds=fields.decimal("day_seconds", "演练时钟（每个周期日的秒数）", START_LIMITS["day_seconds"]),
             cycle_id=_cycle_id(fields) or None,
         )
-        started = await cycles.start_cycle(body, client, task_queue, principal)
+        with session(engine) as s:  # for the holiday calendars supplied since
+            started = await cycles.start_cycle(body, client, task_queue, principal, s)
     except (FieldProblem, Refused, HTTPException, RPCError) as error:
         code, reason = _reason(error)
     else:
@@ -236,4 +242,68 @@ async def perform(
         )
     wanted = page_request(cycle_id, offset=None, limit=None, state=None, order=None, scores=None)
     page = await cycle_page(client, engine, reader, wanted, Attempt(form_key(act_name, values), reason, values))
-    return html_page("cycle.html", code, **shown, page=page, error="")
+    rehearsal = panel(request.app.state.rehearsals, reader)
+    return html_page("cycle.html", code, **shown, page=page, rehearsal=rehearsal, error="")
+
+
+# A rehearsal's simulator, on the cycle page
+
+REHEARSAL_ZH = {
+    "started": "已开始代演其他角色：秘书处、专家、现场评审组{departments}的操作由系统模拟，刷新本页查看进度。",
+    "running": "本周期的代演已在运行，无需再次启动。",
+    "stopped": "已停止代演。",
+    "idle": "代演未在运行。",
+}
+
+
+async def _rehearsal_reader(request: Request, cycle_id: str, holder: accounts.TokenHolder) -> Access:
+    """The coordinator's access to a rehearsal cycle, or the refusal to show."""
+    if not re.fullmatch(CYCLE_ID_PATTERN, cycle_id):
+        raise Refused(NOT_FOUND_ZH, RefusalKind.NOT_FOUND)
+    reader = await access_to(request, principal_of(holder), cycle_id)
+    reader.require(AccountRole.COORDINATOR)
+    if not reader.cycle.rehearsal:
+        raise forbidden("只有演练周期可以代演其他角色 (only a rehearsal cycle may be simulated)")
+    return reader
+
+
+def _back(cycle_id: str, outcome: str) -> Response:
+    return RedirectResponse(
+        f"/console/cycles/{quote(cycle_id)}?rehearsal={outcome}#rehearsal", status_code=status.HTTP_303_SEE_OTHER
+    )
+
+
+@router.post("/console/cycles/{cycle_id}/rehearsal", response_class=HTMLResponse)
+async def start_rehearsal(
+    request: Request, cycle_id: str, holder: SignedIn, client: ClientDep, engine: EngineDep
+) -> Response:
+    shown: dict[str, Any] = {"principal": principal_of(holder), "csrf": csrf_for(request, holder.token_sha256)}
+    rehearsals: Rehearsals = request.app.state.rehearsals
+    try:
+        reader = await _rehearsal_reader(request, cycle_id, holder)
+        fields = await posted(request)
+        departments = fields.values.get("departments", "") == "yes"  # an unticked box sends nothing
+        await rehearsals.start(client, engine, reader, departments=departments)
+    except AlreadyRunning:
+        return _back(cycle_id, "running")
+    except (FieldProblem, Refused, HTTPException, RPCError) as error:
+        return _page_error(shown, *_reason(error))
+    return _back(cycle_id, "started" if not departments else "started-departments")
+
+
+@router.post("/console/cycles/{cycle_id}/rehearsal/stop", response_class=HTMLResponse)
+async def stop_rehearsal(request: Request, cycle_id: str, holder: SignedIn) -> Response:
+    shown: dict[str, Any] = {"principal": principal_of(holder), "csrf": csrf_for(request, holder.token_sha256)}
+    try:
+        reader = await _rehearsal_reader(request, cycle_id, holder)
+    except (Refused, HTTPException) as error:
+        return _page_error(shown, *_reason(error))
+    stopped = request.app.state.rehearsals.stop(cycle_id, reader.principal.username)
+    return _back(cycle_id, "stopped" if stopped else "idle")
+
+
+def rehearsal_message(outcome: str | None) -> str:
+    """The confirmation of `?rehearsal=` after a press of the start or stop button."""
+    if outcome in ("started", "started-departments"):
+        return REHEARSAL_ZH["started"].format(departments="和各部门" if outcome == "started-departments" else "")
+    return REHEARSAL_ZH.get(outcome or "", "")

@@ -1,5 +1,5 @@
 """The console's cycle page, `/console/cycles/{cycle_id}` (`?offset=&limit=&state=&order=&scores=`, and
-`?done=ACT` after a form's act was accepted).
+`?done=ACT` after a form's act was accepted, `?rehearsal=` after the rehearsal's start or stop button).
 
 The same readers as the API's `GET /api/v1/cycles/{cycle_id}`: an unknown cycle is a 404, one whose
 programme the user holds no reading grant on a 403, a bad page a 422, each as a page with the reason.
@@ -18,7 +18,9 @@ from web.auth import access_to, csrf_for, principal_of
 from web.cycle_page import UnknownApplication, cycle_page, page_request
 from web.deps import ClientDep, EngineDep
 from web.errors import refusal_status
+from web.rehearsal import panel
 from web.routes.console import SignedIn, html_page
+from web.routes.cycle_acts import rehearsal_message
 from web.schemas import CYCLE_ID_PATTERN
 
 router = APIRouter(include_in_schema=False)
@@ -39,9 +41,11 @@ async def show_cycle(
     order: str | None = None,
     scores: str | None = None,
     done: str | None = None,
+    rehearsal: str | None = None,
 ) -> Response:
     principal = principal_of(holder)
-    shown: dict[str, Any] = {"principal": principal, "csrf": csrf_for(request, holder.token_sha256), "page": None}
+    csrf = csrf_for(request, holder.token_sha256)
+    shown: dict[str, Any] = {"principal": principal, "csrf": csrf, "page": None, "rehearsal": None}
     # Only ids shaped like a cycle's are looked up, so a child's id or junk never reaches Temporal.
     if not re.fullmatch(CYCLE_ID_PATTERN, cycle_id):
         return html_page("cycle.html", status.HTTP_404_NOT_FOUND, **shown, error=NOT_FOUND_ZH.format(cycle_id=cycle_id))
@@ -59,4 +63,5 @@ async def show_cycle(
         page = await cycle_page(client, engine, reader, wanted)
     except UnknownApplication as error:
         return html_page("cycle.html", status.HTTP_404_NOT_FOUND, **shown, error=str(error))
-    return html_page("cycle.html", **{**shown, "page": page}, error="")
+    played = panel(request.app.state.rehearsals, reader, rehearsal_message(rehearsal))
+    return html_page("cycle.html", **{**shown, "page": page, "rehearsal": played}, error="")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
+from pydantic import ValidationError
 
 from awardcycle import service
 from awardcycle.service import RefusalKind, Refused
@@ -16,9 +18,14 @@ from schemas.cycle import ApplicationAccepted, CycleOverview
 from schemas.holiday_file import calendar_problems
 from schemas.identity import WORKFLOW_ROLE, AccountRole
 from store import queries
+from store.documents import DocumentRefused
+from store.holidays import supplied_holidays
 from web import visibility
+from web.applicant_form import MAX_OTHER_DOCUMENTS, read_application
 from web.auth import PERSONAL_DATA, Access, PrincipalDep, access, forbidden, reader_roles
 from web.deps import ClientDep, EngineDep, SessionDep, TaskQueueDep, of_kind
+from web.routes.calls import load_call
+from web.routes.paper import enter_on_paper, paper_actor
 from web.schemas import (
     AUTH_ERRORS,
     CyclePublic,
@@ -38,7 +45,7 @@ CycleReader = Annotated[Access, access("cycle_id")]
     "", status_code=status.HTTP_201_CREATED, responses={**AUTH_ERRORS, 409: {"model": Detail}, 422: {"model": Detail}}
 )
 async def start_cycle(
-    body: CycleStart, client: ClientDep, task_queue: TaskQueueDep, principal: PrincipalDep
+    body: CycleStart, client: ClientDep, task_queue: TaskQueueDep, principal: PrincipalDep, session: SessionDep
 ) -> CycleStarted:
     """Start an edition; only a coordinator of the programme may, and a chosen id starts with the programme's."""
     programme = get_programme(body.programme)
@@ -51,7 +58,9 @@ async def start_cycle(
         )
     if body.holidays and (problems := calendar_problems(body.holidays)):
         raise Refused(f"节假日数据有误 (holidays: {'; '.join(problems)})", RefusalKind.INVALID)
-    supplied = [body.holidays] if body.holidays else []
+    given = [body.holidays] if body.holidays else []
+    # Calendars supplied since for other years count too; the cycle keeps them in its input.
+    supplied = given + [c for c in supplied_holidays(session) if c.year not in {g.year for g in given}]
     cycle_id = await service.start_cycle(
         client,
         programme,
@@ -119,3 +128,63 @@ async def submit_application(
     principal = reader.principal
     actor = Actor(role=WORKFLOW_ROLE[role], identity=principal.username, channel=principal.channel)
     return await service.submit_application(client, cycle_id, form, actor)
+
+
+PAPER_BODY: dict[str, Any] = {
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["form"],
+                "properties": {
+                    "form": {"type": "string", "description": "the ApplicationForm as JSON, without documents"},
+                    "document-other": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                },
+                "additionalProperties": {"type": "string", "format": "binary"},
+            }
+        }
+    }
+}
+
+
+@router.post(
+    "/{cycle_id}/paper-applications",
+    status_code=status.HTTP_201_CREATED,
+    tags=["applications"],
+    responses={**AUTH_ERRORS, 409: {"model": Detail}, 413: {"model": Detail}, 422: {"model": Detail}},
+    dependencies=[of_kind("cycle", "cycle_id")],
+    openapi_extra={"requestBody": PAPER_BODY},
+)
+async def enter_paper_application(cycle_id: str, request: Request, reader: CycleReader) -> ApplicationAccepted:
+    """Enter an application received on paper with its scans (multipart: `form` as JSON without `documents`,
+    then one file per required document as `document-{id}`, and any others as `document-other`)."""
+    actor = paper_actor(reader)
+    call = await load_call(request, cycle_id)
+    if call is None:
+        raise Refused(f"未找到该评审周期 (no cycle {cycle_id})", RefusalKind.NOT_FOUND)
+    form = await request.form(max_files=len(call.programme.documents) + MAX_OTHER_DOCUMENTS, max_fields=10)
+    fields = _paper_fields(form.get("form"))
+    entered = read_application(form, call.programme)  # only its uploads: the fields came as JSON
+    if missing := {k: v for k, v in entered.errors.items() if k.startswith("document-")}:
+        raise Refused(" ".join(missing.values()), RefusalKind.INVALID)
+    entered.errors, entered.fields = {}, fields
+    try:
+        return await enter_on_paper(request, call, entered, actor)
+    except DocumentRefused as refused:
+        raise Refused(str(refused), RefusalKind.INVALID) from refused
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise Refused(f"申报表有误 (form: {problems})", RefusalKind.INVALID) from error
+
+
+def _paper_fields(sent: object) -> dict[str, Any]:
+    """The form's fields from its JSON part; its documents are the uploaded files, never names and hashes."""
+    try:
+        fields = json.loads(sent) if isinstance(sent, str) else None
+    except ValueError:
+        fields = None
+    if not isinstance(fields, dict):
+        raise Refused("缺少申报表 (the `form` part must be the application as a JSON object)", RefusalKind.INVALID)
+    if "documents" in fields:
+        raise Refused("材料须以文件上传 (send documents as files, not in the form JSON)", RefusalKind.INVALID)
+    return fields

@@ -7,6 +7,7 @@ a CSRF value bound to the token's SHA-256.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -38,6 +39,7 @@ from web.routes.tasks import (
     open_task_link,
 )
 from web.templating import templates
+from web.uploads import document_lines
 
 router = APIRouter(prefix="/t", include_in_schema=False)
 
@@ -66,7 +68,8 @@ def install(app: FastAPI) -> None:
 async def _security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
     response = await call_next(request)
     if request.url.path.startswith(PREFIX):
-        response.headers.update(HEADERS)
+        for name, value in HEADERS.items():  # a document download sets stricter ones of its own
+            response.headers.setdefault(name, value)
     return response
 
 
@@ -140,7 +143,10 @@ async def _scoring_form(
     status_code: int = 200,
 ) -> HTMLResponse:
     """The scoring form; `entered` holds the values and comment typed in before a refusal."""
-    task = await load_scoring(request.app.state.client, link)
+    client = request.app.state.client
+    task, application = await asyncio.gather(
+        load_scoring(client, link), gone_if_missing(service.application_status(client, link.task_id))
+    )
     values, comment = entered or ({k: f"{v:g}" for k, v in task.scores.items()}, task.comment)
     return _page(
         "scoring.html",
@@ -151,6 +157,7 @@ async def _scoring_form(
         comment=comment,
         csrf=_csrf(request, link),
         error=error,
+        documents=document_lines(application.documents, f"{request.url.path}/documents/"),
     )
 
 

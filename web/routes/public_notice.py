@@ -7,9 +7,7 @@ is bound to a SameSite=Strict cookie, and objections are rate-limited per client
 
 from __future__ import annotations
 
-import hmac
 import re
-import secrets
 from typing import Any
 
 from fastapi import APIRouter, Request, status
@@ -25,7 +23,7 @@ from schemas import ids
 from schemas.common import Actor, Channel, Role
 from schemas.notice import NoticeStatus, ObjectionAck, PublicObjection
 from schemas.notification import EMAIL_PATTERN
-from web.auth import csrf_value
+from web.auth import FormNonce
 from web.errors import refusal_status
 from web.ratelimit import client_address
 from web.routes.links import HEADERS
@@ -35,7 +33,7 @@ from web.templating import templates
 router = APIRouter(prefix="/notices", include_in_schema=False)
 
 PREFIX = "/notices/"
-COOKIE = "notice_csrf"
+NOTICE_FORM = FormNonce("notice_csrf", "notice", PREFIX)
 PHONE = re.compile(r"\+?[0-9][0-9 -]{6,19}")
 NOT_FOUND_ZH = "未找到该公示：评审周期不存在，或尚未进入公示阶段。"
 FORBIDDEN_ZH = "表单已失效（安全校验未通过），请刷新公示页面后重新提交。"
@@ -92,7 +90,7 @@ def _render(
     error: str = "",
     status_code: int = 200,
 ) -> HTMLResponse:
-    nonce = request.cookies.get(COOKIE) or secrets.token_urlsafe(16)
+    nonce, csrf = NOTICE_FORM.issue(request)
     candidates = [
         {**c.model_dump(), "award": award_label(c.proposed_award, notice.programme_name_zh)} for c in notice.candidates
     ]
@@ -107,12 +105,11 @@ def _render(
         # The notice ends at 24:00 of its last day, shown as that day.
         ends=zh_datetime(notice.ends_at),
         days=days,
-        csrf=csrf_value(request.app.state.csrf_key, f"notice:{nonce}"),
+        csrf=csrf,
         values=values or {},
         error=error,
     )
-    secure = request.url.scheme == "https"
-    response.set_cookie(COOKIE, nonce, httponly=True, samesite="strict", secure=secure, path=PREFIX)
+    NOTICE_FORM.keep(request, response, nonce)
     return response
 
 
@@ -153,9 +150,7 @@ async def lodge_objection(cycle_id: str, request: Request) -> HTMLResponse:
         return _message(request, status.HTTP_404_NOT_FOUND, NOT_FOUND_ZH)
     notice, days = found
     form = await request.form()
-    nonce, sent = request.cookies.get(COOKIE), form.get("csrf")
-    expected = csrf_value(request.app.state.csrf_key, f"notice:{nonce}")
-    if not nonce or not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), expected.encode()):
+    if not NOTICE_FORM.matches(request, form.get("csrf")):
         return _message(request, status.HTTP_403_FORBIDDEN, FORBIDDEN_ZH)
     limits, address = request.app.state.rate_limits, client_address(request)
     if not limits.hit(limits.objection, "objection", cycle_id, address):

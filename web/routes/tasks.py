@@ -34,6 +34,7 @@ router = APIRouter(prefix="/tasks", tags=["tasks"])
 T = TypeVar("T")
 
 CONSULTATION, EXPERT_REVIEW = "consultation", "expert_review"
+TASK_KINDS = (CONSULTATION, EXPERT_REVIEW)  # the links /t/ opens; applicants' links open /a/
 # Wrong, revoked or expired: the same words either way, so a link's fate is not revealed.
 INVALID = "链接无效或已过期 (this link is not valid or has expired); contact the secretariat"
 # URL-safe base64 of at least 128 bits; anything else is not worth a lookup.
@@ -51,13 +52,13 @@ def mark_task_link_used(engine: Engine, digest: str) -> None:
         queries.mark_task_link_used(s, token_sha256=digest, used_at=datetime.now(UTC))
 
 
-async def open_task_link(token: str, request: Request) -> TaskLink:
-    """The link, or the polite 404 (unknown, malformed), 410 (revoked, expired) or 429 (too many misses)."""
+async def open_task_link(token: str, request: Request, kinds: tuple[str, ...] = TASK_KINDS) -> TaskLink:
+    """The link if of one of `kinds`, or the polite 404 (unknown, malformed), 410 (revoked, expired) or 429."""
     limits, address = request.app.state.rate_limits, client_address(request)
     engine: Engine = request.app.state.engine
     # A valid link works from any address: an office behind one NAT shares its address with a prober.
     link = await run_in_threadpool(_find, engine, token_sha256(token)) if TOKEN.fullmatch(token) else None
-    if link is None or link.task_kind not in (CONSULTATION, EXPERT_REVIEW):
+    if link is None or link.task_kind not in kinds:
         if not limits.hit(limits.wrong_link, "wrong-link", address):
             raise too_many()
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=INVALID)
