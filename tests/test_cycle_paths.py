@@ -230,7 +230,8 @@ async def test_bad_acts_are_refused(env: WorkflowEnvironment, task_queue: str, e
     await apply_all(
         env.client, cycle_id, {"a": samples.application(programme, 1), "b": samples.application(programme, 2)}
     )
-    player = Player(programme=programme, departments=True)
+    # Strong applicants: a random cycle id must not score both below the pass mark and leave no consultation.
+    player = StrongPlayer(programme=programme, departments=True)
     probe = Probe(env)
     sleep = day_sleeper(env)
 
