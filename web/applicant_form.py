@@ -16,6 +16,7 @@ from schemas.application import ConditionClaim
 from schemas.credit_code import credit_code_problem, normalise_credit_code
 from schemas.identity import AccountRole
 from schemas.programme import APPLICANT_KIND_ZH, ApplicantKind, Programme, RequiredDocument
+from web.uploads import Upload
 
 # Who enters an application received on paper.
 ENTERERS = (AccountRole.SECRETARIAT, AccountRole.COORDINATOR)
@@ -47,7 +48,7 @@ class EnteredApplication:
     values: dict[str, str]
     errors: dict[str, str] = field(default_factory=dict)
     fields: dict[str, Any] = field(default_factory=dict)
-    uploads: list[tuple[str, str | None, UploadFile]] = field(default_factory=list)
+    uploads: list[Upload] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -95,7 +96,8 @@ def read_application(form: FormData, programme: Programme, *, uploads: bool = Tr
         errors["contact_phone"] = "请填写有效的联系电话（7至20位数字，可含区号）。"
     claims = _claims(values, programme, errors)
     if uploads:
-        _read_uploads(form, programme, entered)
+        entered.uploads, missing = read_uploads(form, programme)
+        errors.update(missing)
     if not errors:
         entered.fields = {
             "applicant_kind": kind,
@@ -136,16 +138,19 @@ def _claims(values: dict[str, str], programme: Programme, errors: dict[str, str]
     return claims
 
 
-def _read_uploads(form: FormData, programme: Programme, entered: EnteredApplication) -> None:
-    """Each required document as one file, and at most a few others; stored only once every field is right."""
+def read_uploads(form: FormData, programme: Programme) -> tuple[list[Upload], dict[str, str]]:
+    """Each required document as one file, and at most a few others; each missing one's reason by field."""
+    uploads: list[Upload] = []
+    errors: dict[str, str] = {}
     for required in programme.documents:
         name = document_field(required)
         files = _files(form, name)
         if len(files) != 1:
-            entered.errors[name] = f"请上传“{required.name_zh}”（一个 PDF、JPEG 或 PNG 文件）。"
+            errors[name] = f"请上传“{required.name_zh}”（一个 PDF、JPEG 或 PNG 文件）。"
             continue
-        entered.uploads.append((name, required.id, files[0]))
+        uploads.append((name, required.id, files[0]))
     others = _files(form, OTHER_DOCUMENTS)
     if len(others) > MAX_OTHER_DOCUMENTS:
-        entered.errors[OTHER_DOCUMENTS] = f"其他证明材料最多{MAX_OTHER_DOCUMENTS}个文件。"
-    entered.uploads.extend((OTHER_DOCUMENTS, None, f) for f in others[:MAX_OTHER_DOCUMENTS])
+        errors[OTHER_DOCUMENTS] = f"其他证明材料最多{MAX_OTHER_DOCUMENTS}个文件。"
+    uploads.extend((OTHER_DOCUMENTS, None, f) for f in others[:MAX_OTHER_DOCUMENTS])
+    return uploads, errors

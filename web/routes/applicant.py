@@ -25,7 +25,6 @@ from programmes import UnknownProgrammeError, get_programme
 from schemas import ids
 from schemas.application import (
     STATE_ZH,
-    ApplicationForm,
     ApplicationState,
     SupplementSubmission,
     Withdrawal,
@@ -39,7 +38,7 @@ from store.tables import TaskLink
 from web.applicant_form import MAX_OTHER_DOCUMENTS, Entered, EnteredApplication, read_application
 from web.auth import csrf_value
 from web.errors import refusal_status
-from web.routes.calls import CALL_KIND, Call, call_context, forget_call, load_call, message, page
+from web.routes.calls import CALL_KIND, Call, call_context, load_call, message, page, submit_entered
 from web.routes.links import INVALID_ZH, TOO_MANY_PAGE_ZH
 from web.routes.tasks import gone_if_missing, mark_task_link_used, open_task_link
 from web.uploads import NOT_FOUND_ZH, discard_all, document_lines, document_response, find_document, store_uploads
@@ -174,7 +173,8 @@ async def submit_application_form(token: str, request: Request) -> Response:
         if not await run_in_threadpool(_move, engine, link, CALL_KIND, SUBMITTING_KIND):
             return RedirectResponse(f"/a/{token}", status.HTTP_303_SEE_OTHER)
         try:
-            accepted = await _send(request, link, call, entered, settings)
+            entered.fields["contact_email"] = link.recipient_email  # the address the link confirmed
+            accepted = (await submit_entered(request, call, entered, _applicant(link))).application_id
         except (DocumentRefused, Refused) as refused:
             await run_in_threadpool(_move, engine, link, SUBMITTING_KIND, CALL_KIND)
             if isinstance(refused, DocumentRefused) and refused.field:
@@ -189,23 +189,9 @@ async def submit_application_form(token: str, request: Request) -> Response:
         await run_in_threadpool(
             _move, engine, link, SUBMITTING_KIND, APPLICATION_KIND, task_id=accepted, expires_at=expires
         )
-        forget_call(request, call.cycle_id)
         return RedirectResponse(f"/a/{token}?done=submitted", status.HTTP_303_SEE_OTHER)
     except HTTPException as error:
         return _refusal(request, error)
-
-
-async def _send(request: Request, link: TaskLink, call: Call, entered: EnteredApplication, settings: Settings) -> str:
-    """Store the files, then submit; a refused submission leaves none of its new files behind."""
-    stored = await store_uploads(_documents(request), entered.uploads, settings)
-    documents = [s.document(requirement) for s, (_, requirement, _) in zip(stored, entered.uploads, strict=True)]
-    try:
-        form = ApplicationForm(**entered.fields, contact_email=link.recipient_email, documents=documents)
-        accepted = await service.submit_application(request.app.state.client, call.cycle_id, form, _applicant(link))
-    except BaseException:
-        discard_all(_documents(request), stored)
-        raise
-    return accepted.application_id
 
 
 # The status, once the link is an application's.

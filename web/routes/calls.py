@@ -25,17 +25,21 @@ from awardcycle.service import RefusalKind, Refused
 from config.settings import Settings
 from notifications.mailer import Mailer
 from programmes import UnknownProgrammeError, get_programme
+from schemas.application import ApplicationForm
 from schemas.calendar import CalendarSpec
-from schemas.cycle import CycleStatus
+from schemas.common import Actor
+from schemas.cycle import ApplicationAccepted, CycleStatus
 from schemas.notification import EMAIL_PATTERN, TaskLinkRequest
 from schemas.programme import APPLICANT_KIND_ZH, Programme, StageKind
-from store.documents import megabytes
+from store.documents import DocumentStore, megabytes
+from web.applicant_form import EnteredApplication
 from web.auth import FormNonce
 from web.dashboard import deadline_text
 from web.ratelimit import client_address
 from web.routes.public_notice import office_contact
 from web.schemas import CYCLE_ID_PATTERN
 from web.templating import templates
+from web.uploads import discard_all, store_uploads
 
 router = APIRouter(prefix="/calls", include_in_schema=False)
 # The State Council's published holidays; a cycle's supplied calendar only differs for years not yet published.
@@ -75,6 +79,23 @@ class Call:
             deadline = live.stage_deadline
             return "open" if deadline is None or live.cycle_time < deadline else "after"
         return "before" if live.stage is None and not live.stages else "after"
+
+
+async def submit_entered(
+    request: Request, call: Call, entered: EnteredApplication, actor: Actor
+) -> ApplicationAccepted:
+    """Store the form's files, then submit it; a refused submission leaves none of its new files behind."""
+    store: DocumentStore = request.app.state.documents
+    stored = await store_uploads(store, entered.uploads, request.app.state.settings)
+    documents = [s.document(requirement) for s, (_, requirement, _) in zip(stored, entered.uploads, strict=True)]
+    try:
+        form = ApplicationForm(**entered.fields, documents=documents)
+        accepted = await service.submit_application(request.app.state.client, call.cycle_id, form, actor)
+    except BaseException:
+        discard_all(store, stored)
+        raise
+    forget_call(request, call.cycle_id)
+    return accepted
 
 
 def install(app: FastAPI) -> None:

@@ -21,11 +21,11 @@ from store import queries
 from store.documents import DocumentRefused
 from store.holidays import supplied_holidays
 from web import visibility
-from web.applicant_form import MAX_OTHER_DOCUMENTS, read_application
+from web.applicant_form import MAX_OTHER_DOCUMENTS, EnteredApplication, read_uploads
 from web.auth import PERSONAL_DATA, Access, PrincipalDep, access, forbidden, reader_roles
 from web.deps import ClientDep, EngineDep, SessionDep, TaskQueueDep, of_kind
-from web.routes.calls import load_call
-from web.routes.paper import enter_on_paper, paper_actor
+from web.routes.calls import load_call, submit_entered
+from web.routes.paper import paper_actor
 from web.schemas import (
     AUTH_ERRORS,
     CyclePublic,
@@ -163,13 +163,12 @@ async def enter_paper_application(cycle_id: str, request: Request, reader: Cycle
     if call is None:
         raise Refused(f"未找到该评审周期 (no cycle {cycle_id})", RefusalKind.NOT_FOUND)
     form = await request.form(max_files=len(call.programme.documents) + MAX_OTHER_DOCUMENTS, max_fields=10)
-    fields = _paper_fields(form.get("form"))
-    entered = read_application(form, call.programme)  # only its uploads: the fields came as JSON
-    if missing := {k: v for k, v in entered.errors.items() if k.startswith("document-")}:
+    uploads, missing = read_uploads(form, call.programme)  # the fields came as JSON
+    if missing:
         raise Refused(" ".join(missing.values()), RefusalKind.INVALID)
-    entered.errors, entered.fields = {}, fields
+    entered = EnteredApplication(values={}, fields=_paper_fields(form.get("form")), uploads=uploads)
     try:
-        return await enter_on_paper(request, call, entered, actor)
+        return await submit_entered(request, call, entered, actor)
     except DocumentRefused as refused:
         raise Refused(str(refused), RefusalKind.INVALID) from refused
     except ValidationError as error:

@@ -1,8 +1,8 @@
 """Applications received on paper, entered by the secretariat with their scans: the console's form at
-`/console/cycles/{cycle_id}/applications/new`, and `enter_on_paper` for the API (`awardcycle apply`).
+`/console/cycles/{cycle_id}/applications/new`, and `paper_actor` for the API (`awardcycle apply`).
 
 The actor is the signed-in secretariat or coordinator, channel `paper`; the files go through the same
-checks and store as an applicant's, and a refused entry leaves none of its new files behind.
+checks and store as an applicant's (`calls.submit_entered`): a refused entry leaves none of its new files behind.
 """
 
 from __future__ import annotations
@@ -14,23 +14,18 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.datastructures import FormData
 
-from awardcycle import service
 from awardcycle.service import Refused
-from config.settings import Settings
-from schemas.application import ApplicationForm
 from schemas.common import Actor, Channel
-from schemas.cycle import ApplicationAccepted
 from schemas.identity import WORKFLOW_ROLE
 from schemas.notification import EMAIL_PATTERN
 from schemas.programme import APPLICANT_KIND_ZH
-from store.documents import DocumentRefused, DocumentStore
+from store.documents import DocumentRefused
 from web.applicant_form import ENTERERS, MAX_OTHER_DOCUMENTS, Entered, EnteredApplication, read_application
 from web.auth import Access, access_to, csrf_for, principal_of
 from web.errors import refusal_status
-from web.routes.calls import Call, call_context, forget_call, load_call
+from web.routes.calls import Call, call_context, load_call, submit_entered
 from web.routes.console import SignedIn, html_page
 from web.schemas import CYCLE_ID_PATTERN
-from web.uploads import discard_all, store_uploads
 
 router = APIRouter(include_in_schema=False)
 
@@ -56,24 +51,6 @@ def read_paper(form: FormData, call: Call) -> EnteredApplication:
     elif entered.valid:
         entered.fields["contact_email"] = email
     return entered
-
-
-async def enter_on_paper(
-    request: Request, call: Call, entered: EnteredApplication, actor: Actor
-) -> ApplicationAccepted:
-    """Store the scans, then submit; a refused submission discards the files it stored."""
-    store: DocumentStore = request.app.state.documents
-    settings: Settings = request.app.state.settings
-    stored = await store_uploads(store, entered.uploads, settings)
-    documents = [s.document(requirement) for s, (_, requirement, _) in zip(stored, entered.uploads, strict=True)]
-    try:
-        form = ApplicationForm(**entered.fields, documents=documents)
-        accepted = await service.submit_application(request.app.state.client, call.cycle_id, form, actor)
-    except BaseException:
-        discard_all(store, stored)
-        raise
-    forget_call(request, call.cycle_id)
-    return accepted
 
 
 def _page(
@@ -134,7 +111,7 @@ async def enter_paper(cycle_id: str, request: Request, holder: SignedIn) -> Resp
     if not entered.valid:
         return _page(request, shown, call, entered, status_code=422)
     try:
-        accepted = await enter_on_paper(request, call, entered, paper_actor(reader))
+        accepted = await submit_entered(request, call, entered, paper_actor(reader))
     except DocumentRefused as refused:
         entered.errors[refused.field or "document-other"] = str(refused)
         return _page(request, shown, call, entered, status_code=422)
